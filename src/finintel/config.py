@@ -1,0 +1,291 @@
+"""Typed settings: how source files map onto the canonical model, and how the run behaves.
+
+A TOML file describes each canonical table (`customers`, `transactions`, `loans`, `labels`):
+where its rows come from (a file, a named source, or a SQL query over named sources), which
+tables to join, and how each canonical column is taken from the source (a column, a SQL
+expression or a constant) and parsed (date formats, separators, currency symbols, value maps).
+Relative paths are resolved against `base_dir`, itself relative to the config file.
+
+Example:
+    >>> cfg = FinintelConfig.model_validate({
+    ...     "customers": {"path": "users.csv", "columns": {"customer_id": "user_id"}},
+    ... })
+    >>> cfg.customers.columns["customer_id"].source
+    'user_id'
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from finintel.errors import ConfigError
+from finintel.schema import TABLES
+
+DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "-")
+DEFAULT_PLACEHOLDER_DATES = ("1900-01-01", "1899-12-31", "1800-01-01", "9999-12-31")
+
+FileFormat = Literal["auto", "csv", "parquet", "json", "whitespace"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """Where one canonical column comes from and how its raw text is parsed.
+
+    Exactly one of `source` (a column of the source, or `join_name.column`), `expr` (a SQL
+    expression over the source's columns; `_row` is the 1-based row number) or `value` (a
+    constant) is given. A plain string in TOML is shorthand for `source`.
+    """
+
+    source: str | None = None
+    expr: str | None = None
+    value: str | float | int | None = None
+    formats: list[str] = Field(default_factory=list)
+    decimal: str = "."
+    thousands: str | None = None
+    currency: list[str] = Field(default_factory=list)
+    map: dict[str, str | float | int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ColumnSpec:
+        given = [k for k in ("source", "expr", "value") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'source', 'expr' or 'value'")
+        if self.decimal == self.thousands:
+            raise ValueError("'decimal' and 'thousands' separators must differ")
+        return self
+
+
+def _column_spec(value: Any) -> Any:
+    return {"source": value} if isinstance(value, str) else value
+
+
+class SourceSpec(_Strict):
+    """How to read one file."""
+
+    path: str
+    format: FileFormat = "auto"
+    delimiter: str | None = None
+    quote: str | None = None
+    header: bool = True
+    encoding: str = "utf-8"
+
+
+class JoinSpec(_Strict):
+    """A many-to-one lookup joined onto every row of a table (e.g. account -> client).
+
+    `on` maps a column of the base source to a column of the joined one. The joined rows must
+    be unique on that key after `filter`; a row without a match is quarantined when `required`.
+    """
+
+    name: str
+    path: str | None = None
+    source: str | None = None
+    on: dict[str, str]
+    filter: str | None = None
+    required: bool = True
+    format: FileFormat = "auto"
+    delimiter: str | None = None
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> JoinSpec:
+        if (self.path is None) == (self.source is None):
+            raise ValueError(f"join {self.name!r}: give exactly one of 'path' or 'source'")
+        if not self.on:
+            raise ValueError(f"join {self.name!r}: 'on' needs at least one column pair")
+        return self
+
+
+class TableSpec(_Strict):
+    """Where one canonical table's rows come from and how its columns are mapped."""
+
+    path: str | None = None
+    source: str | None = None
+    sql: str | None = None
+    format: FileFormat = "auto"
+    delimiter: str | None = None
+    quote: str | None = None
+    header: bool = True
+    encoding: str = "utf-8"
+    joins: list[JoinSpec] = Field(default_factory=list)
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    extra_columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    amount_sign: Literal["auto", "positive", "negative_is_debit", "negative_is_credit"] = "auto"
+
+    @field_validator("columns", "extra_columns", mode="before")
+    @classmethod
+    def _expand_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _column_spec(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> TableSpec:
+        given = [k for k in ("path", "source", "sql") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'path', 'source' or 'sql'")
+        for name in self.extra_columns:
+            if not name.isidentifier() or name != name.lower():
+                raise ValueError(f"extra column name {name!r} must be a lower-case identifier")
+        return self
+
+    def read_options(self) -> SourceSpec:
+        assert self.path is not None
+        return SourceSpec(
+            path=self.path,
+            format=self.format,
+            delimiter=self.delimiter,
+            quote=self.quote,
+            header=self.header,
+            encoding=self.encoding,
+        )
+
+
+class ValidationSettings(_Strict):
+    """Knobs of the validation rules."""
+
+    missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
+    placeholder_dates: list[date] = Field(
+        default_factory=lambda: [date.fromisoformat(d) for d in DEFAULT_PLACEHOLDER_DATES]
+    )
+    earliest_date: date = date(1900, 1, 1)
+    latest_date: date | None = None  # default: the day the run starts
+    max_reject_share: float = Field(default=0.5, gt=0, le=1)
+
+
+class FeatureSettings(_Strict):
+    """Knobs of the customer feature table."""
+
+    as_of: date | None = None  # default: the date of the last clean transaction
+    trend_months: int = Field(default=12, ge=2, le=120)
+    night_start_hour: int = Field(default=22, ge=0, le=23)
+    night_end_hour: int = Field(default=6, ge=0, le=23)
+    max_mix_levels: int = Field(default=8, ge=1, le=50)
+
+
+class FinintelConfig(_Strict):
+    """The whole configuration file."""
+
+    name: str = "finintel"
+    base_dir: str | None = None
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    customers: TableSpec | None = None
+    transactions: TableSpec | None = None
+    loans: TableSpec | None = None
+    labels: TableSpec | None = None
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+
+    @model_validator(mode="after")
+    def _check_tables(self) -> FinintelConfig:
+        if self.customers is None and self.transactions is None:
+            raise ValueError("the config needs a [customers] or a [transactions] table")
+        for table_name, spec in self.tables().items():
+            canonical = TABLES[table_name]
+            unknown = set(spec.columns) - set(canonical.names)
+            if unknown:
+                raise ValueError(
+                    f"[{table_name}.columns] has unknown column(s) {sorted(unknown)}; "
+                    f"canonical columns are {canonical.names}"
+                )
+            if spec.extra_columns and table_name != "customers":
+                raise ValueError("extra_columns are only allowed on [customers]")
+            clash = set(spec.extra_columns) & set(canonical.names)
+            if clash:
+                raise ValueError(f"extra column(s) {sorted(clash)} clash with canonical names")
+            names = [j.name for j in spec.joins]
+            if len(names) != len(set(names)):
+                raise ValueError(f"[{table_name}] has two joins with the same name")
+            for ref in [spec.source, *[j.source for j in spec.joins]]:
+                if ref is not None and ref not in self.sources:
+                    raise ValueError(f"[{table_name}] names unknown source {ref!r}")
+        return self
+
+    def tables(self) -> dict[str, TableSpec]:
+        """The tables this config defines, by canonical name."""
+        found = {
+            "customers": self.customers,
+            "transactions": self.transactions,
+            "loans": self.loans,
+            "labels": self.labels,
+        }
+        return {k: v for k, v in found.items() if v is not None}
+
+
+def load_config(path: str | os.PathLike[str]) -> tuple[FinintelConfig, Path]:
+    """Read a TOML config; return it and the directory its relative paths start from.
+
+    Example:
+        >>> cfg, base = load_config("examples/cc_general.toml")  # doctest: +SKIP
+    """
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    try:
+        cfg = FinintelConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{file}: {_explain(exc)}") from None
+    base = file.resolve().parent
+    if cfg.base_dir is not None:
+        base = (base / cfg.base_dir).resolve()
+    return cfg, base
+
+
+def config_for_files(
+    customers: str | None,
+    transactions: str | None,
+    loans: str | None = None,
+    labels: str | None = None,
+    extra_columns: list[str] | None = None,
+) -> FinintelConfig:
+    """A config for plain files already in the canonical layout (no mapping needed).
+
+    Example:
+        >>> config_for_files("customers.csv", "transactions.csv").transactions.path
+        'transactions.csv'
+    """
+    tables: dict[str, Any] = {}
+    for name, path in (
+        ("customers", customers),
+        ("transactions", transactions),
+        ("loans", loans),
+        ("labels", labels),
+    ):
+        if path is not None:
+            tables[name] = {"path": str(path)}
+    if extra_columns:
+        if "customers" not in tables:
+            raise ConfigError("--extra needs --customers: extra columns come from the customers")
+        tables["customers"]["extra_columns"] = {
+            _identifier(c): {"source": c} for c in extra_columns
+        }
+    try:
+        return FinintelConfig.model_validate(tables)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _identifier(column: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in column.strip().lower()).strip("_")
+    return cleaned if cleaned and not cleaned[0].isdigit() else f"x_{cleaned}"
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return "; ".join(parts)
+

@@ -1,0 +1,48 @@
+"""The exceptions finintel raises on purpose.
+
+Every error a user can cause by their input or configuration derives from `FinintelError`; the
+command line prints its message as one paragraph and exits with `exit_code`, never a traceback.
+
+- `ConfigError`: the TOML mapping or a command-line option is wrong (exit 2).
+- `InputFileError`: an input file is missing, empty, binary, badly encoded, has the wrong
+  delimiter or lacks a required column (exit 2). The message names the file.
+- `OptionalDependencyError`: a feature needs an optional extra that is not installed (exit 3).
+
+Example:
+    >>> raise InputFileError("data/tx.csv", "the file is empty")
+    Traceback (most recent call last):
+    finintel.errors.InputFileError: data/tx.csv: the file is empty
+"""
+
+from __future__ import annotations
+
+
+class FinintelError(Exception):
+    """Base class of all errors finintel reports to a user."""
+
+    exit_code = 2
+
+
+class ConfigError(FinintelError):
+    """The configuration or the options given are not usable."""
+
+
+class InputFileError(FinintelError):
+    """An input file cannot be read as the data it should hold."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class OptionalDependencyError(FinintelError):
+    """A feature needs an optional extra that is not installed."""
+
+    exit_code = 3
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"this needs the optional package {package!r}: install it with "
+            f"pip install 'finintel[{extra}]'"
+        )

@@ -1,0 +1,432 @@
+"""Raw relations -> clean canonical tables + quarantined rows, each with a named rule and reason.
+
+Rules, in the order they are checked (the first one a row breaks is the one reported):
+
+| rule | table(s) | what |
+|---|---|---|
+| `malformed_row` | any CSV | the record does not have the header's number of fields |
+| `unmatched_join` | any with joins | a required join found no row for the record |
+| `required_missing` | any | a required column is empty |
+| `unparseable_number`, `unparseable_date`, `invalid_value` | any | a value does not parse |
+| `negative_value`, `out_of_range` | any | a number outside its allowed range |
+| `placeholder_date`, `date_too_early`, `future_date` | any | an impossible date |
+| `duplicate_id` | any with a unique key | the key was already seen in an earlier row |
+| `unknown_customer` | transactions, loans, labels | the customer is not among the clean customers |
+
+A broken *required* value quarantines the whole row; a broken *optional* value is set to NULL
+and recorded in the nulled-values table, so a customer is not lost for a placeholder birth date.
+Counts add up exactly per table: rows in = clean rows + quarantined rows.
+
+Example:
+    >>> from finintel.config import config_for_files
+    >>> con = connect()
+    >>> result = validate(con, config_for_files("c.csv", "t.csv"), Path("."))  # doctest: +SKIP
+    >>> result.reports["transactions"].quarantined  # doctest: +SKIP
+    3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from finintel.config import ColumnSpec, FinintelConfig, ValidationSettings
+from finintel.errors import ConfigError, InputFileError
+from finintel.mapping import MappedTable, SourceCache, map_table
+from finintel.parsing import ColumnParser, column_parser
+from finintel.readers import connect, quote_ident, quote_literal
+from finintel.schema import CUSTOMER_CHILD_TABLES, TABLES, Column, Kind, Table
+
+REJECTS = "rejects"
+NULLED = "nulled_values"
+TABLE_ORDER = ("customers", "transactions", "loans", "labels")
+
+__all__ = ["TableReport", "ValidationResult", "connect", "validate"]
+
+
+@dataclass
+class TableReport:
+    """What happened to one table's rows."""
+
+    table: str
+    source: str
+    rows_in: int
+    clean: int
+    quarantined: int
+    by_rule: dict[str, int] = field(default_factory=dict)
+    nulled: dict[str, int] = field(default_factory=dict)
+    derived: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class ValidationResult:
+    """Names of the clean relations in the engine, plus the per-table reports."""
+
+    clean: dict[str, str]
+    reports: dict[str, TableReport]
+    extra_columns: list[str]
+    rejects: str = REJECTS
+    nulled: str = NULLED
+
+    @property
+    def rows_in(self) -> int:
+        return sum(r.rows_in for r in self.reports.values() if not r.derived)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(r.quarantined for r in self.reports.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tables": {name: r.to_dict() for name, r in self.reports.items()},
+            "rows_in": self.rows_in,
+            "clean": sum(r.clean for r in self.reports.values() if not r.derived),
+            "quarantined": self.quarantined,
+            "extra_columns": self.extra_columns,
+        }
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    cfg: FinintelConfig,
+    base: Path,
+    today: date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationResult:
+    """Map, parse and check every configured table; leave `clean_<table>` relations in `con`."""
+    today = today or date.today()
+    cache = SourceCache()
+    _create_outputs(con)
+    reports: dict[str, TableReport] = {}
+    clean: dict[str, str] = {}
+    extras: list[str] = []
+    for name in TABLE_ORDER:
+        if name not in cfg.tables():
+            continue
+        if progress:
+            progress(f"validating {name}")
+        mapped = map_table(con, name, cfg, base, cache)
+        if name == "customers":
+            extras = list(mapped.extra_sql)
+        checked = _check_rows(con, mapped, cfg.validation, today)
+        reports[name] = _finish_table(con, mapped, checked, extras if name == "customers" else [])
+        clean[name] = f"clean_{name}"
+        if name == "transactions" and "customers" not in clean:
+            reports["customers"] = _derive_customers(con)
+            clean["customers"] = "clean_customers"
+    for name in TABLE_ORDER:
+        if name not in clean:
+            _empty_table(con, TABLES[name])
+            clean[name] = f"clean_{name}"
+    return ValidationResult(clean, reports, extras)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0])
+
+
+def _create_outputs(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {REJECTS} (\"table\" VARCHAR, source VARCHAR, \"row\" BIGINT, "
+        "rule VARCHAR, \"column\" VARCHAR, reason VARCHAR, raw VARCHAR)"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {NULLED} (\"table\" VARCHAR, source VARCHAR, \"row\" BIGINT, "
+        "\"column\" VARCHAR, rule VARCHAR, reason VARCHAR, raw_value VARCHAR)"
+    )
+
+
+def _empty_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    cols = ", ".join(f"{quote_ident(c.name)} {c.sql_type}" for c in table.columns)
+    con.execute(f"CREATE OR REPLACE TABLE clean_{table.name} ({cols})")
+
+
+def _columns_of(mapped: MappedTable) -> list[tuple[Column, str, ColumnSpec]]:
+    """(column, raw SQL, spec) for every mapped canonical and extra column, in schema order."""
+    table = TABLES[mapped.name]
+    cols = [(table.column(n), mapped.raw_sql[n], mapped.specs[n]) for n in table.names
+            if n in mapped.raw_sql]
+    for name, sql in mapped.extra_sql.items():
+        extra = Column(name, Kind.NUMBER, "extra numeric column declared in the config")
+        cols.append((extra, sql, mapped.extra_specs[name]))
+    if mapped.name == "transactions" and mapped.amount_sign == "positive":
+        # The sign comes from the direction column: it must be valid and the amount positive.
+        stricter = {"amount": {"min_value": 0}, "direction": {"required": True}}
+        cols = [
+            (dataclasses.replace(c, **stricter.get(c.name, {})), s, sp) for c, s, sp in cols
+        ]
+    return cols
+
+
+def _check_rows(
+    con: duckdb.DuckDBPyConnection,
+    mapped: MappedTable,
+    settings: ValidationSettings,
+    today: date,
+) -> str:
+    """Materialise `checked_<table>`: typed values, the row's error and its nulled values."""
+    cols = _columns_of(mapped)
+    types = {**mapped.raw_types, **mapped.extra_types}
+    parsers: list[ColumnParser] = [
+        column_parser(col, types[col.name], spec, settings, today) for col, _, spec in cols
+    ]
+    if mapped.name == "transactions" and "direction" in mapped.raw_sql:
+        if mapped.amount_sign != "positive":
+            raise ConfigError(
+                "[transactions] maps a direction column and also says amounts are signed "
+                f"(amount_sign = {mapped.amount_sign!r}); use one or the other"
+            )
+    stage1 = ", ".join(
+        [f"src._row AS _row"]
+        + [
+            f"{p.text_sql.format(raw=raw)} AS {quote_ident('t:' + p.column.name)}"
+            for p, (_, raw, _) in zip(parsers, cols, strict=True)
+        ]
+        + [f"({j.matched_sql}) AS {quote_ident(f'j:{i}')}" for i, j in enumerate(mapped.join_checks)]
+        + [f"({j.reason_sql}) AS {quote_ident(f'jr:{i}')}" for i, j in enumerate(mapped.join_checks)]
+    )
+    stage2 = ", ".join(
+        f"{p.parsed(quote_ident('t:' + p.column.name))} AS {quote_ident('p:' + p.column.name)}"
+        for p in parsers
+    )
+    errors = {
+        p.column.name: p.error(quote_ident("t:" + p.column.name), quote_ident("p:" + p.column.name))
+        for p in parsers
+    }
+    join_errors = [
+        f"CASE WHEN NOT {quote_ident(f'j:{i}')} THEN {{'rule': 'unmatched_join', "
+        f"'column': NULL, 'reason': {quote_ident(f'jr:{i}')}, 'raw': NULL}} END"
+        for i in range(len(mapped.join_checks))
+    ]
+    required = [p.column.name for p in parsers if p.column.required]
+    optional = [p.column.name for p in parsers if not p.column.required]
+    row_error = [*join_errors, *[errors[n] for n in required]]
+    row_error_sql = f"coalesce({', '.join(row_error)})" if len(row_error) > 1 else row_error[0]
+    values = [_final_value(p, errors) for p in parsers]
+    if mapped.name == "transactions" and mapped.amount_sign != "positive":
+        values = _signed_amounts(values, mapped.amount_sign)
+    nulled_sql = (
+        f"list_filter([{', '.join(errors[n] for n in optional)}], lambda x: x IS NOT NULL)"
+        if optional
+        else "[]"
+    )
+    checked = f"checked_{mapped.name}"
+    sql = (
+        f"CREATE OR REPLACE TABLE {checked} AS SELECT _row, {', '.join(values)}, "
+        f"{row_error_sql} AS row_error, {nulled_sql} AS nulled FROM "
+        f"(SELECT *, {stage2} FROM (SELECT {stage1} FROM {mapped.from_sql}))"
+    )
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"{mapped.source_label}: the [{mapped.name}] mapping fails on the data: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    return checked
+
+
+def _final_value(parser: ColumnParser, errors: dict[str, str]) -> str:
+    col = parser.column
+    value = quote_ident("p:" + col.name)
+    if not col.required:
+        value = f"CASE WHEN ({errors[col.name]}) IS NULL THEN {value} END"
+    if col.kind is Kind.DATE:
+        value = f"CAST({value} AS DATE)"
+    return f"{value} AS {quote_ident(col.name)}"
+
+
+def _signed_amounts(values: list[str], sign: str) -> list[str]:
+    """Derive direction from the sign of amount and keep the amount's magnitude."""
+    negative, positive = ("debit", "credit") if sign == "negative_is_debit" else ("credit", "debit")
+    amount = quote_ident("p:amount")
+    out = [v for v in values if not v.endswith(' AS "amount"')]
+    out.append(f"abs({amount}) AS \"amount\"")
+    out.append(
+        f"CASE WHEN {amount} < 0 THEN '{negative}' WHEN {amount} >= 0 THEN '{positive}' END "
+        "AS \"direction\""
+    )
+    return out
+
+
+def _finish_table(
+    con: duckdb.DuckDBPyConnection, mapped: MappedTable, checked: str, extras: list[str]
+) -> TableReport:
+    """Quarantine row errors, malformed records, duplicates and orphans; build clean_<table>."""
+    name = mapped.name
+    table = TABLES[name]
+    label = quote_literal(mapped.source_label)
+    raw_json = _raw_json(con, mapped.relation)
+    con.execute(
+        f"INSERT INTO {REJECTS} SELECT {quote_literal(name)}, {label}, c._row, "
+        f"c.row_error.rule, c.row_error.column, c.row_error.reason, r.raw FROM {checked} c "
+        f"LEFT JOIN ({raw_json}) r ON r.__r = c._row WHERE c.row_error IS NOT NULL"
+    )
+    if mapped.malformed:
+        con.executemany(
+            f"INSERT INTO {REJECTS} VALUES ({quote_literal(name)}, {label}, ?, "
+            "'malformed_row', NULL, ?, to_json(?::VARCHAR))",
+            [(m.row, f"malformed record: {m.problem}", m.text) for m in mapped.malformed],
+        )
+    con.execute(
+        f"INSERT INTO {NULLED} SELECT {quote_literal(name)}, {label}, _row, e.column, e.rule, "
+        f"e.reason, e.raw FROM (SELECT _row, unnest(nulled) AS e FROM {checked} "
+        "WHERE row_error IS NULL AND len(nulled) > 0)"
+    )
+    ok = f"ok_{name}"
+    present = [c for c in [*table.names, *extras] if c in _columns(con, checked)]
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {ok} AS SELECT _row, "
+        f"{', '.join(quote_ident(c) for c in present)} FROM {checked} WHERE row_error IS NULL"
+    )
+    dropped = f"dropped_{name}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {dropped} (_row BIGINT)")
+    key = table.unique_key
+    if key is not None and key in present:
+        _quarantine_duplicates(con, name, label, ok, key, raw_json, dropped)
+    if name in CUSTOMER_CHILD_TABLES and "customer_id" in present:
+        _quarantine_orphans(con, name, label, ok, raw_json, dropped)
+    order = "_row"
+    cols = ", ".join(_canonical_select(table, present, extras))
+    con.execute(
+        f"CREATE OR REPLACE TABLE clean_{name} AS SELECT {cols} FROM {ok} "
+        f"ANTI JOIN {dropped} USING (_row) ORDER BY {order}"
+    )
+    return _report(con, mapped, name)
+
+
+def _canonical_select(table: Table, present: list[str], extras: list[str]) -> list[str]:
+    """Every canonical column (NULL when unmapped) followed by the extra columns."""
+    out = [
+        quote_ident(c.name) if c.name in present else f"NULL::{c.sql_type} AS {quote_ident(c.name)}"
+        for c in table.columns
+    ]
+    return out + [quote_ident(e) for e in extras]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [str(r[0]) for r in con.execute(f"DESCRIBE {quote_ident(relation)}").fetchall()]
+
+
+def _raw_json(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    cols = [c for c in _columns(con, relation) if c != "_row"]
+    fields = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in cols)
+    return f"SELECT _row AS __r, to_json(struct_pack({fields})) AS raw FROM {quote_ident(relation)}"
+
+
+def _quarantine_duplicates(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    label: str,
+    ok: str,
+    key: str,
+    raw_json: str,
+    dropped: str,
+) -> None:
+    k = quote_ident(key)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE dup_{name} AS SELECT o._row, o.{k} AS key, f.first_row "
+        f"FROM {ok} o JOIN (SELECT {k}, min(_row) AS first_row FROM {ok} WHERE {k} IS NOT NULL "
+        f"GROUP BY {k} HAVING count(*) > 1) f ON o.{k} = f.{k} WHERE o._row <> f.first_row"
+    )
+    con.execute(
+        f"INSERT INTO {REJECTS} SELECT {quote_literal(name)}, {label}, d._row, 'duplicate_id', "
+        f"{quote_literal(key)}, concat({quote_literal(key + ' ')}, '''', d.key, "
+        f"''' already appears in row ', d.first_row), r.raw FROM dup_{name} d "
+        f"LEFT JOIN ({raw_json}) r ON r.__r = d._row"
+    )
+    con.execute(f"INSERT INTO {dropped} SELECT _row FROM dup_{name}")
+
+
+def _quarantine_orphans(
+    con: duckdb.DuckDBPyConnection, name: str, label: str, ok: str, raw_json: str, dropped: str
+) -> None:
+    quarantined = (
+        "SELECT customer_id, min(_row) AS first_row FROM checked_customers "
+        "WHERE row_error IS NOT NULL AND customer_id IS NOT NULL GROUP BY customer_id"
+    )
+    has_checked = _exists(con, "checked_customers")
+    known = "clean_customers" if _exists(con, "clean_customers") else None
+    if known is None:
+        return
+    rejected_join = f"LEFT JOIN ({quarantined}) q ON q.customer_id = o.customer_id" if has_checked else ""
+    reason = (
+        "CASE WHEN q.first_row IS NOT NULL THEN concat('customer_id ''', o.customer_id, "
+        "''' was quarantined in customers row ', q.first_row) ELSE concat('customer_id ''', "
+        "o.customer_id, ''' is not in the customers table') END"
+        if has_checked
+        else "concat('customer_id ''', o.customer_id, ''' is not in the customers table')"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE orphan_{name} AS SELECT o._row, {reason} AS reason "
+        f"FROM {ok} o ANTI JOIN {dropped} d USING (_row) "
+        f"ANTI JOIN {known} c ON c.customer_id = o.customer_id {rejected_join}"
+    )
+    con.execute(
+        f"INSERT INTO {REJECTS} SELECT {quote_literal(name)}, {label}, o._row, "
+        f"'unknown_customer', 'customer_id', o.reason, r.raw FROM orphan_{name} o "
+        f"LEFT JOIN ({raw_json}) r ON r.__r = o._row"
+    )
+    con.execute(f"INSERT INTO {dropped} SELECT _row FROM orphan_{name}")
+
+
+def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
+        [relation],
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def _report(con: duckdb.DuckDBPyConnection, mapped: MappedTable, name: str) -> TableReport:
+    clean = _scalar(con, f"SELECT count(*) FROM clean_{name}")
+    rules = con.execute(
+        f"SELECT rule, count(*) FROM {REJECTS} WHERE \"table\" = ? GROUP BY rule ORDER BY rule",
+        [name],
+    ).fetchall()
+    nulled = con.execute(
+        f"SELECT \"column\" || ':' || rule, count(*) FROM {NULLED} WHERE \"table\" = ? "
+        "GROUP BY ALL ORDER BY 1",
+        [name],
+    ).fetchall()
+    quarantined = sum(int(n) for _, n in rules)
+    if clean + quarantined != mapped.rows_in:
+        raise InputFileError(
+            mapped.source_label,
+            f"internal count mismatch for {name}: {mapped.rows_in} rows in, {clean} clean, "
+            f"{quarantined} quarantined; please report this",
+        )
+    return TableReport(
+        name,
+        mapped.source_label,
+        mapped.rows_in,
+        clean,
+        quarantined,
+        {str(r): int(n) for r, n in rules},
+        {str(r): int(n) for r, n in nulled},
+    )
+
+
+def _derive_customers(con: duckdb.DuckDBPyConnection) -> TableReport:
+    """Without a customers table, every customer seen in clean transactions is a customer."""
+    cols = ", ".join(
+        "customer_id" if c.name == "customer_id" else f"NULL::{c.sql_type} AS {quote_ident(c.name)}"
+        for c in TABLES["customers"].columns
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE clean_customers AS SELECT {cols} FROM "
+        "(SELECT DISTINCT customer_id FROM clean_transactions) ORDER BY customer_id"
+    )
+    count = _scalar(con, "SELECT count(*) FROM clean_customers")
+    return TableReport(
+        "customers", "derived from the clean transactions", count, count, 0, derived=True
+    )
