@@ -165,7 +165,7 @@ class FeatureSettings(_Strict):
     """Knobs of the customer feature table."""
 
     as_of: date | None = None  # default: the date of the last clean transaction
-    trend_months: int = Field(default=12, ge=2, le=120)
+    trend_months: int = Field(default=12, ge=2, le=60)
     night_start_hour: int = Field(default=22, ge=0, le=23)
     night_end_hour: int = Field(default=6, ge=0, le=23)
     max_mix_levels: int = Field(default=8, ge=1, le=50)

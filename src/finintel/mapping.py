@@ -304,7 +304,9 @@ def _types(
         rows = con.execute(f"DESCRIBE SELECT {select} FROM {from_sql}").fetchall()
     except duckdb.Error as exc:
         raise ConfigError(f"{label}: a column mapping does not work: {first_line(exc)}") from None
-    return {str(r[0]): str(r[1]) for r in rows}
+    # Match by position: DESCRIBE may report an alias that differs only in case from the source
+    # column (e.g. CREDIT_LIMIT AS credit_limit) under the source column's spelling.
+    return {name: str(r[1]) for name, r in zip(exprs, rows, strict=True)}
 
 
 __all__ = ["MappedTable", "SourceCache", "connect", "map_table"]

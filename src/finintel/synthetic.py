@@ -1,0 +1,1366 @@
+"""Synthetic bank generator: the embedded default data source.
+
+`generate_bank` writes a complete, realistic bank in the canonical layout of `finintel.schema`
+(customers, transactions, loans and default labels) plus ground truth for evaluation: the
+planted persona of every customer, the planted anomalous customers and transactions. A few
+deliberately dirty rows (duplicate ids, impossible values) exercise the validation layer.
+
+Customers are generated in chunks with numpy and streamed to disk, so a million customers
+need bounded memory. The same arguments always produce byte-identical files.
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from finintel.synthetic import generate_bank
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     bank = generate_bank(Path(tmp), n_customers=200, seed=7)
+    ...     bank.n_customers, bank.customers.name, bank.labels.parent.name
+    (200, 'customers.parquet', 'truth')
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from finintel.schema import CUSTOMERS, LABELS, LOANS, TRANSACTIONS
+
+__all__ = [
+    "CATEGORIES",
+    "CHANNELS",
+    "CUSTOMER_ANOMALIES",
+    "DIRTY_KINDS",
+    "PERSONAS",
+    "TRANSACTION_ANOMALIES",
+    "GeneratedBank",
+    "generate_bank",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+PERSONAS: tuple[str, ...] = (
+    "steady",
+    "wealthy_inactive",
+    "most_active",
+    "loan_heavy",
+    "young_starter",
+)
+CHANNELS: tuple[str, ...] = ("card", "online", "atm", "branch", "transfer")
+# The first ten are the spending categories; the last two are the recurring flows.
+CATEGORIES: tuple[str, ...] = (
+    "groceries",
+    "dining",
+    "travel",
+    "utilities",
+    "rent",
+    "entertainment",
+    "cash",
+    "transfer",
+    "health",
+    "shopping",
+    "salary",
+    "loan_payment",
+)
+CUSTOMER_ANOMALIES: tuple[str, ...] = (
+    "spending_spike",
+    "night_owl",
+    "money_mule",
+    "dormant_burst",
+)
+TRANSACTION_ANOMALIES: tuple[str, ...] = ("large_amount", "odd_hour", "new_channel_burst")
+CUSTOMER_DIRTY_KINDS: tuple[str, ...] = (
+    "duplicate_customer_id",
+    "negative_income",
+    "placeholder_birth_date",
+)
+TRANSACTION_DIRTY_KINDS: tuple[str, ...] = (
+    "null_customer_id",
+    "unknown_customer_id",
+    "future_timestamp",
+    "negative_amount",
+    "duplicate_transaction_id",
+)
+DIRTY_KINDS: tuple[str, ...] = CUSTOMER_DIRTY_KINDS + TRANSACTION_DIRTY_KINDS
+
+_CHUNK_SIZE = 25_000
+_TX_ID_WIDTH = 10
+_LOAN_ID_WIDTH = 9
+_MIN_CUSTOMER_ID_WIDTH = 7
+_DAY_US = 86_400_000_000
+_HOUR_US = 3_600_000_000
+_EPOCH = date(1970, 1, 1)
+_PLACEHOLDER_BIRTH = date(1900, 1, 1)
+_FUTURE_YEAR_START = date(2099, 1, 1)
+_NET_SHARE = 0.72  # net pay as a share of gross annual income
+_ANOMALOUS_CUSTOMER_RATE = 0.01
+_LARGE_AMOUNT_RATE = 0.0015
+_ODD_HOUR_RATE = 0.001
+_CHANNEL_BURST_RATE = 0.0015
+_CUSTOMERS_PER_DIRTY_CUSTOMER = 2_000
+_CUSTOMERS_PER_DIRTY_TRANSACTION = 1_000
+
+_SPEND = 10  # number of spending categories (prefix of CATEGORIES)
+_CAT_TRANSFER = CATEGORIES.index("transfer")
+_CAT_SALARY = CATEGORIES.index("salary")
+_CAT_LOAN = CATEGORIES.index("loan_payment")
+_LEISURE = np.array([CATEGORIES[i] in {"dining", "travel", "entertainment", "shopping"}
+                     for i in range(len(CATEGORIES))])
+_BILLS = np.array([c in {"utilities", "rent", "salary", "loan_payment"} for c in CATEGORIES])
+_AMOUNT_MEDIAN = np.array([55, 32, 420, 110, 850, 45, 120, 300, 75, 85, 1, 1], dtype=np.float64)
+_AMOUNT_SIGMA = np.array([0.6, 0.6, 0.8, 0.4, 0.25, 0.7, 0.6, 1.0, 0.8, 0.8, 0, 0])
+# Channel probabilities per category: card, online, atm, branch, transfer.
+_CATEGORY_CHANNELS = np.array(
+    [
+        [0.85, 0.13, 0.00, 0.00, 0.02],
+        [0.90, 0.10, 0.00, 0.00, 0.00],
+        [0.45, 0.50, 0.00, 0.02, 0.03],
+        [0.00, 0.40, 0.00, 0.05, 0.55],
+        [0.00, 0.25, 0.00, 0.05, 0.70],
+        [0.60, 0.40, 0.00, 0.00, 0.00],
+        [0.00, 0.00, 0.90, 0.10, 0.00],
+        [0.00, 0.45, 0.00, 0.10, 0.45],
+        [0.70, 0.20, 0.00, 0.05, 0.05],
+        [0.55, 0.45, 0.00, 0.00, 0.00],
+        [0.00, 0.00, 0.00, 0.00, 1.00],
+        [0.00, 0.00, 0.00, 0.00, 1.00],
+    ]
+)
+# Relative activity by hour of day; most activity falls between 8:00 and 22:00.
+_HOUR_WEIGHTS = np.array(
+    [0.25, 0.06, 0.03, 0.02, 0.03, 0.1, 0.4, 1.2, 2.5, 3.5, 4.2, 4.6,
+     5.2, 5.0, 4.5, 4.4, 4.7, 5.3, 5.6, 5.2, 4.4, 3.3, 1.8, 0.8]
+)
+_NIGHT_HOURS = np.array([h < 6 or h >= 22 for h in range(24)])
+# Relative activity by weekday (Monday first) for everyday, leisure and bill payments.
+_WEEKDAY_EVERYDAY = np.array([1.0, 1.0, 1.0, 1.05, 1.15, 0.9, 0.45])
+_WEEKDAY_LEISURE = np.array([0.7, 0.75, 0.8, 0.9, 1.5, 1.7, 0.7])
+_WEEKDAY_BILLS = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.3, 0.1])
+_REGIONS: tuple[str, ...] = ("Capital", "North", "South", "East", "West", "Central", "Coast")
+_REGION_WEIGHTS = np.array([0.24, 0.14, 0.15, 0.12, 0.13, 0.12, 0.10])
+_GENDERS: tuple[str, ...] = ("F", "M", "X")
+_GENDER_WEIGHTS = np.array([0.49, 0.49, 0.02])
+
+
+@dataclass(frozen=True)
+class _Persona:
+    """Behavioural parameters of one planted persona."""
+
+    name: str
+    share: float
+    age: tuple[float, float, float, float]  # mean, sd, min, max in years
+    income: tuple[float, float]  # median and log-sd of gross annual income
+    tenure: tuple[float, float]  # uniform range of years as a customer
+    activity: float  # relative rate of everyday transactions
+    min_free: int  # everyday transactions every customer has at least
+    salaried: bool  # receives a monthly salary credit
+    credit_share: float  # share of everyday transactions that are credits
+    spend_ratio: float  # everyday debits as a share of credits
+    balance_months: float  # median opening balance in months of net pay
+    loan_prob: float
+    credit_limit: float  # credit limit as a share of income
+    night: float  # multiplier on night-time activity
+    categories: tuple[float, ...]  # weights of the spending categories
+    channel_bias: tuple[float, ...]  # multiplier per channel
+
+
+_PERSONAS: tuple[_Persona, ...] = (
+    _Persona("steady", 0.25, (43, 10, 27, 70), (48_000, 0.30), (3, 18), 1.0, 2, True, 0.05,
+             0.90, 2.5, 0.12, 0.15, 1.0, (30, 10, 3, 12, 8, 6, 8, 6, 6, 11), (1, 1, 1, 1, 1)),
+    _Persona("wealthy_inactive", 0.15, (58, 10, 35, 90), (150_000, 0.45), (8, 35), 0.35, 1,
+             False, 0.4, 1.0, 40.0, 0.04, 0.3, 0.6, (8, 12, 20, 6, 2, 8, 4, 25, 6, 9),
+             (0.8, 0.8, 0.5, 4.0, 1.2)),
+    _Persona("most_active", 0.20, (34, 7, 22, 60), (62_000, 0.35), (1, 12), 4.0, 8, True, 0.06,
+             0.93, 1.5, 0.12, 0.2, 1.8, (22, 20, 5, 5, 3, 14, 4, 5, 4, 18),
+             (1.3, 1.5, 0.6, 0.3, 0.8)),
+    _Persona("loan_heavy", 0.20, (41, 8, 25, 67), (44_000, 0.35), (2, 15), 0.6, 2, True, 0.04,
+             0.99, 0.5, 1.0, 0.1, 1.4, (28, 8, 2, 14, 10, 5, 14, 8, 5, 6),
+             (0.9, 0.7, 1.5, 2.0, 1.0)),
+    _Persona("young_starter", 0.20, (22, 2.5, 18, 26.99), (19_000, 0.35), (0, 3), 2.2, 4, False,
+             0.3, 0.97, 0.8, 0.05, 0.05, 3.0, (18, 22, 3, 3, 6, 22, 4, 6, 2, 14),
+             (1.0, 2.2, 0.7, 0.2, 0.8)),
+)
+_YOUNG = PERSONAS.index("young_starter")
+_LOAN_HEAVY = PERSONAS.index("loan_heavy")
+
+
+def _persona_array(attr: str) -> FloatArray:
+    return np.array([float(getattr(p, attr)) for p in _PERSONAS])
+
+
+def _cdf(weights: FloatArray) -> FloatArray:
+    """Cumulative distribution along the last axis, normalised to end at exactly 1."""
+    c = np.cumsum(weights, axis=-1)
+    c = c / c[..., -1:]
+    c[..., -1] = 1.0
+    return c
+
+
+_P_SHARE = _persona_array("share")
+_P_ACTIVITY = _persona_array("activity")
+_P_MIN_FREE = _persona_array("min_free")
+_P_SALARIED = np.array([p.salaried for p in _PERSONAS])
+_P_CREDIT_SHARE = _persona_array("credit_share")
+_P_SPEND = _persona_array("spend_ratio")
+_P_BALANCE = _persona_array("balance_months")
+_P_LOAN = _persona_array("loan_prob")
+_P_LIMIT = _persona_array("credit_limit")
+_CATEGORY_CDF = _cdf(np.array([p.categories for p in _PERSONAS], dtype=np.float64))
+_CHANNEL_CDF = _cdf(
+    _CATEGORY_CHANNELS[None, :, :]
+    * np.array([p.channel_bias for p in _PERSONAS], dtype=np.float64)[:, None, :]
+)
+_HOUR_CDF = _cdf(
+    _HOUR_WEIGHTS[None, :] * np.where(_NIGHT_HOURS[None, :], _persona_array("night")[:, None], 1.0)
+)
+
+
+@dataclass(frozen=True)
+class GeneratedBank:
+    """Where `generate_bank` wrote its files and how many rows it produced.
+
+    `n_customers`, `n_transactions` and `n_loans` count the clean rows. Dirty rows that add a
+    row (duplicate customer, every dirty transaction) come on top; `negative_income` and
+    `placeholder_birth_date` corrupt an existing customer row in place.
+    """
+
+    customers: Path
+    transactions: Path
+    loans: Path
+    labels: Path
+    truth_customers: Path
+    truth_transactions: Path
+    n_customers: int
+    n_transactions: int
+    n_loans: int
+    n_dirty_rows: dict[str, int]
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The simulated period and derived constants shared by all chunks."""
+
+    start: date
+    months: int
+    n_days: int
+    start_us: int
+    month_offsets: IntArray  # first day of each month, in days from start
+    month_lengths: IntArray
+    day_cdfs: FloatArray  # per weekday profile (everyday, leisure, bills), over days
+    free_means: FloatArray  # mean everyday transactions per persona
+    id_width: int
+    n_customers: int
+
+
+@dataclass
+class _Chunk:
+    customers: pa.Table
+    transactions: pa.Table
+    loans: pa.Table
+    labels: pa.Table
+    truth_customers: pa.Table
+    truth_transactions: pa.Table
+    n_transactions: int
+    n_loans: int
+
+
+_CUSTOMER_COLUMNS = [c for c in CUSTOMERS.names if c != "age"]
+_CUSTOMER_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("birth_date", pa.date32()),
+        ("gender", pa.string()),
+        ("region", pa.string()),
+        ("annual_income", pa.float64()),
+        ("account_balance", pa.float64()),
+        ("credit_limit", pa.float64()),
+        ("loan_balance", pa.float64()),
+        ("credit_score", pa.int32()),
+        ("employment_years", pa.float64()),
+        ("customer_since", pa.date32()),
+    ]
+)
+_TRANSACTION_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("timestamp", pa.timestamp("us")),
+        ("amount", pa.float64()),
+        ("transaction_id", pa.string()),
+        ("direction", pa.string()),
+        ("channel", pa.string()),
+        ("category", pa.string()),
+        ("balance_after", pa.float64()),
+    ]
+)
+_LOAN_SCHEMA = pa.schema(
+    [
+        ("loan_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("amount", pa.float64()),
+        ("start_date", pa.date32()),
+        ("end_date", pa.date32()),
+        ("interest_rate", pa.float64()),
+        ("status", pa.string()),
+    ]
+)
+_LABEL_SCHEMA = pa.schema([("customer_id", pa.string()), ("defaulted", pa.int32())])
+_TRUTH_CUSTOMER_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("persona", pa.string()),
+        ("is_anomalous", pa.bool_()),
+        ("anomaly_kind", pa.string()),
+    ]
+)
+_TRUTH_TRANSACTION_SCHEMA = pa.schema(
+    [("transaction_id", pa.string()), ("customer_id", pa.string()), ("anomaly_kind", pa.string())]
+)
+assert _CUSTOMER_SCHEMA.names == _CUSTOMER_COLUMNS
+assert _TRANSACTION_SCHEMA.names == TRANSACTIONS.names
+assert _LOAN_SCHEMA.names == LOANS.names
+assert _LABEL_SCHEMA.names == LABELS.names
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------------------------
+
+
+def generate_bank(
+    out_dir: Path,
+    n_customers: int,
+    seed: int = 0,
+    *,
+    tx_per_customer: float = 20.0,
+    fmt: Literal["parquet", "csv"] = "parquet",
+    start: date = date(2024, 1, 1),
+    months: int = 12,
+    dirty_rows: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> GeneratedBank:
+    """Generate a synthetic bank of `n_customers` customers into `out_dir`.
+
+    Args:
+        out_dir: Directory to write into; created if missing. Existing files are replaced.
+        n_customers: Number of (clean, distinct) customers.
+        seed: Random seed; equal arguments give byte-identical files.
+        tx_per_customer: Mean number of transactions per customer over the whole period.
+            Monthly salary and loan payments are always generated, so values below about
+            `months` are exceeded.
+        fmt: File format, "parquet" or "csv".
+        start: First day of the simulated period.
+        months: Length of the period in calendar months.
+        dirty_rows: Plant a few invalid rows for the validation layer to find.
+        progress: Called with the number of customers finished after each chunk.
+
+    Returns:
+        The written paths and row counts.
+
+    Raises:
+        ValueError: If an argument is out of range.
+    """
+    _validate(n_customers, tx_per_customer, fmt, months)
+    out_dir = Path(out_dir)
+    truth_dir = out_dir / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    calendar = _make_calendar(start, months, n_customers, tx_per_customer)
+
+    n_chunks = math.ceil(n_customers / _CHUNK_SIZE)
+    seeds = np.random.SeedSequence(seed).spawn(n_chunks)
+    dirty_totals = _dirty_totals(n_customers) if dirty_rows else dict.fromkeys(DIRTY_KINDS, 0)
+
+    paths = {
+        "customers": out_dir / f"customers.{fmt}",
+        "transactions": out_dir / f"transactions.{fmt}",
+        "loans": out_dir / f"loans.{fmt}",
+        "labels": truth_dir / f"labels.{fmt}",
+        "truth_customers": truth_dir / f"customers.{fmt}",
+        "truth_transactions": truth_dir / f"transactions.{fmt}",
+    }
+    schemas = {
+        "customers": _CUSTOMER_SCHEMA,
+        "transactions": _TRANSACTION_SCHEMA,
+        "loans": _LOAN_SCHEMA,
+        "labels": _LABEL_SCHEMA,
+        "truth_customers": _TRUTH_CUSTOMER_SCHEMA,
+        "truth_transactions": _TRUTH_TRANSACTION_SCHEMA,
+    }
+    sinks: dict[str, _Sink] = {}
+    n_transactions = 0
+    n_loans = 0
+    tx_counter = 0
+    try:
+        for key, path in paths.items():
+            sinks[key] = _Sink(path, schemas[key], fmt)
+        for index, child in enumerate(seeds):
+            first = index * _CHUNK_SIZE
+            size = min(_CHUNK_SIZE, n_customers - first)
+            quota = {
+                kind: _share(total, first, size, n_customers)
+                for kind, total in dirty_totals.items()
+            }
+            chunk = _generate_chunk(
+                np.random.default_rng(child), calendar, first, size, tx_counter, n_loans, quota
+            )
+            tx_counter += chunk.transactions.num_rows
+            n_transactions += chunk.n_transactions
+            n_loans += chunk.n_loans
+            sinks["customers"].write(chunk.customers)
+            sinks["transactions"].write(chunk.transactions)
+            sinks["loans"].write(chunk.loans)
+            sinks["labels"].write(chunk.labels)
+            sinks["truth_customers"].write(chunk.truth_customers)
+            sinks["truth_transactions"].write(chunk.truth_transactions)
+            if progress is not None:
+                progress(first + size)
+        for sink in sinks.values():
+            sink.close()
+        for sink in sinks.values():
+            sink.commit()
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
+
+    return GeneratedBank(
+        customers=paths["customers"],
+        transactions=paths["transactions"],
+        loans=paths["loans"],
+        labels=paths["labels"],
+        truth_customers=paths["truth_customers"],
+        truth_transactions=paths["truth_transactions"],
+        n_customers=n_customers,
+        n_transactions=n_transactions,
+        n_loans=n_loans,
+        n_dirty_rows=dirty_totals,
+    )
+
+
+def _validate(n_customers: int, tx_per_customer: float, fmt: str, months: int) -> None:
+    if isinstance(n_customers, bool) or not isinstance(n_customers, int) or n_customers < 1:
+        raise ValueError(f"n_customers must be an integer >= 1, got {n_customers!r}")
+    if not math.isfinite(tx_per_customer) or tx_per_customer <= 0:
+        raise ValueError(f"tx_per_customer must be a positive number, got {tx_per_customer!r}")
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        raise ValueError(f"months must be an integer >= 1, got {months!r}")
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+class _Sink:
+    """Streams record batches to a temporary file that replaces `path` only on commit."""
+
+    def __init__(self, path: Path, schema: pa.Schema, fmt: str) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.schema = schema
+        self._writer: Any
+        if fmt == "parquet":
+            self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+        else:
+            self._writer = pa_csv.CSVWriter(self.tmp, schema)
+        self._closed = False
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.cast(self.schema))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._writer.close()
+            self._closed = True
+
+    def commit(self) -> None:
+        self.tmp.replace(self.path)
+
+    def abort(self) -> None:
+        try:
+            self.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _ids(prefix: str, numbers: IntArray, width: int, valid: BoolArray | None = None) -> pa.Array:
+    """Fixed-width zero-padded identifiers such as C0000042, built without Python loops."""
+    n = len(numbers)
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    row = len(head) + width
+    data = np.empty((n, row), dtype=np.uint8)
+    data[:, : len(head)] = head
+    rest = numbers.astype(np.int64, copy=True)
+    for j in range(row - 1, len(head) - 1, -1):
+        data[:, j] = rest % 10 + 48
+        rest //= 10
+    offsets = np.arange(0, (n + 1) * row, row, dtype=np.int32)
+    buffers: list[pa.Buffer | None] = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    null_count = 0
+    if valid is not None and not valid.all():
+        buffers[0] = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        null_count = int((~valid).sum())
+    return pa.Array.from_buffers(pa.string(), n, buffers, null_count=null_count)
+
+
+def _labels(names: Sequence[str], codes: npt.NDArray[Any]) -> pa.Array:
+    return pa.array(list(names), pa.string()).take(pa.array(codes.astype(np.int32)))
+
+
+def _dates(days_since_epoch: IntArray) -> pa.Array:
+    return pa.array(days_since_epoch.astype(np.int32), pa.int32()).view(pa.date32())
+
+
+def _money(values: FloatArray) -> pa.Array:
+    return pa.array(np.round(values, 2), pa.float64())
+
+
+# --------------------------------------------------------------------------------------------
+# Calendar and volumes
+# --------------------------------------------------------------------------------------------
+
+
+def _add_months(d: date, months: int) -> date:
+    total = d.year * 12 + d.month - 1 + months
+    year, month = divmod(total, 12)
+    month += 1
+    next_first = date(year + month // 12, month % 12 + 1, 1)
+    last_day = (next_first - date(year, month, 1)).days
+    return date(year, month, min(d.day, last_day))
+
+
+def _make_calendar(start: date, months: int, n_customers: int, tx_per_customer: float) -> _Calendar:
+    end = _add_months(start, months)
+    n_days = (end - start).days
+    bounds = [(_add_months(start, k) - start).days for k in range(months + 1)]
+    weekday = (start.weekday() + np.arange(n_days)) % 7
+    profiles = np.stack([_WEEKDAY_EVERYDAY, _WEEKDAY_LEISURE, _WEEKDAY_BILLS])
+    unknown = _dirty_totals(n_customers)["unknown_customer_id"]
+    return _Calendar(
+        start=start,
+        months=months,
+        n_days=n_days,
+        start_us=(start - _EPOCH).days * _DAY_US,
+        month_offsets=np.array(bounds[:-1], dtype=np.int64),
+        month_lengths=np.array(bounds[1:], dtype=np.int64) - np.array(bounds[:-1], dtype=np.int64),
+        day_cdfs=_cdf(profiles[:, weekday]),
+        free_means=_free_means(tx_per_customer, months),
+        id_width=max(_MIN_CUSTOMER_ID_WIDTH, len(str(n_customers + unknown + 1))),
+        n_customers=n_customers,
+    )
+
+
+def _free_means(tx_per_customer: float, months: int) -> FloatArray:
+    """Mean everyday transactions per persona so that the overall mean hits the target.
+
+    Salary and loan payments are monthly and fixed; the remaining budget is spread by each
+    persona's activity, with a floor of `min_free` transactions.
+    """
+    recurring = months * (_P_SALARIED.astype(np.float64) + _P_LOAN)
+
+    def total(scale: float) -> float:
+        free = np.maximum(_P_MIN_FREE, scale * _P_ACTIVITY)
+        return float(np.sum(_P_SHARE * (recurring + free)))
+
+    lo, hi = 0.0, 1.0
+    while total(hi) < tx_per_customer:
+        hi *= 2.0
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        if total(mid) < tx_per_customer:
+            lo = mid
+        else:
+            hi = mid
+    return np.maximum(_P_MIN_FREE, hi * _P_ACTIVITY)
+
+
+def _dirty_totals(n_customers: int) -> dict[str, int]:
+    per_customer = max(1, n_customers // _CUSTOMERS_PER_DIRTY_CUSTOMER)
+    per_transaction = max(1, n_customers // _CUSTOMERS_PER_DIRTY_TRANSACTION)
+    totals = dict.fromkeys(CUSTOMER_DIRTY_KINDS, per_customer)
+    totals.update(dict.fromkeys(TRANSACTION_DIRTY_KINDS, per_transaction))
+    return {kind: totals[kind] for kind in DIRTY_KINDS}
+
+
+def _share(total: int, first: int, size: int, n: int) -> int:
+    """The part of `total` that falls on customers [first, first + size) of n."""
+    return (total * (first + size)) // n - (total * first) // n
+
+
+# --------------------------------------------------------------------------------------------
+# Chunk generation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tx:
+    """Transactions under construction; times are microseconds since the period start."""
+
+    owner: IntArray
+    time: IntArray
+    amount: FloatArray
+    credit: BoolArray
+    channel: IntArray
+    category: IntArray
+    anomaly: IntArray  # index into TRANSACTION_ANOMALIES, -1 if none
+    everyday: BoolArray  # drawn from the everyday mix (not salary, loan or planted)
+
+    @staticmethod
+    def concat(parts: Sequence[_Tx]) -> _Tx:
+        return _Tx(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in _Tx.__dataclass_fields__)
+        )
+
+    @staticmethod
+    def build(
+        owner: IntArray,
+        time: IntArray,
+        amount: FloatArray,
+        credit: BoolArray,
+        channel: IntArray,
+        category: IntArray,
+        anomaly: int = -1,
+    ) -> _Tx:
+        n = len(owner)
+        return _Tx(
+            owner.astype(np.int64),
+            time.astype(np.int64),
+            amount.astype(np.float64),
+            credit.astype(np.bool_),
+            channel.astype(np.int64),
+            category.astype(np.int64),
+            np.full(n, anomaly, dtype=np.int64),
+            np.zeros(n, dtype=np.bool_),
+        )
+
+
+@dataclass
+class _People:
+    """Per-customer attributes of one chunk."""
+
+    persona: IntArray
+    stress: FloatArray  # latent financial stress, drives risk behaviour
+    age_days: IntArray
+    income: FloatArray
+    tenure_days: IntArray
+    anomaly: IntArray  # index into CUSTOMER_ANOMALIES, -1 if none
+    opening: FloatArray  # balance at the start of the period
+
+    @property
+    def monthly_net(self) -> FloatArray:
+        return self.income * _NET_SHARE / 12.0
+
+
+def _draw(rng: np.random.Generator, cdf: FloatArray) -> IntArray:
+    """One categorical draw per row of `cdf`, an (n, k) array of cumulative probabilities."""
+    n, k = int(cdf.shape[0]), int(cdf.shape[1])
+    u = rng.random(n)
+    idx: IntArray = (u[:, None] > cdf).sum(axis=1).astype(np.int64)
+    return np.minimum(idx, k - 1)
+
+
+def _draw_n(rng: np.random.Generator, cdf: FloatArray, n: int) -> IntArray:
+    """n categorical draws from one cumulative distribution."""
+    idx: IntArray = np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
+    return np.minimum(idx, len(cdf) - 1)
+
+
+def _sum_by(owner: IntArray, weights: npt.NDArray[Any], size: int) -> FloatArray:
+    """Per-customer sums of `weights`."""
+    return np.bincount(owner, weights=weights, minlength=size).astype(np.float64)
+
+
+def _draw_people(rng: np.random.Generator, size: int) -> _People:
+    persona = _draw_n(rng, _cdf(_P_SHARE), size)
+    stress = rng.standard_normal(size)
+    age = np.empty(size)
+    income = np.empty(size)
+    tenure = np.empty(size)
+    for p, spec in enumerate(_PERSONAS):
+        mask = persona == p
+        k = int(mask.sum())
+        mean, sd, lo, hi = spec.age
+        age[mask] = np.clip(rng.normal(mean, sd, k), lo, hi)
+        median, sigma = spec.income
+        income[mask] = np.exp(rng.normal(math.log(median), sigma, k) - 0.08 * stress[mask])
+        tenure[mask] = rng.uniform(*spec.tenure, k)
+    tenure = np.minimum(tenure, age - 18.0)
+    income = np.maximum(np.round(income, -2), 6_000.0)
+    anomaly = np.where(
+        rng.random(size) < _ANOMALOUS_CUSTOMER_RATE,
+        rng.integers(0, len(CUSTOMER_ANOMALIES), size),
+        -1,
+    ).astype(np.int64)
+    opening = (
+        income * _NET_SHARE / 12.0
+        * np.exp(np.log(_P_BALANCE[persona]) - 0.5 * stress + 0.6 * rng.standard_normal(size))
+    )
+    return _People(
+        persona=persona,
+        stress=stress,
+        age_days=np.floor(age * 365.2425).astype(np.int64),
+        income=income,
+        tenure_days=np.floor(tenure * 365.2425).astype(np.int64),
+        anomaly=anomaly,
+        opening=np.round(opening, 2),
+    )
+
+
+@dataclass
+class _LoanBook:
+    owner: IntArray
+    amount: FloatArray
+    start_day: IntArray  # days from the period start (negative: before)
+    end_day: IntArray
+    rate: FloatArray
+    active: BoolArray
+    payments: pa.Table | None = None
+
+
+def _draw_loans(
+    rng: np.random.Generator, people: _People, cal: _Calendar
+) -> tuple[_LoanBook, FloatArray, _Tx]:
+    """Loans, outstanding balance per customer at the period end, and monthly payments."""
+    size = len(people.persona)
+    heavy = people.persona == _LOAN_HEAVY
+    has_loan = rng.random(size) < _P_LOAN[people.persona]
+    per_customer = np.where(has_loan, 1 + heavy * rng.binomial(2, 0.35, size), 0)
+    owner = np.repeat(np.arange(size), per_customer)
+    n = len(owner)
+    o_heavy = heavy[owner]
+    stress = people.stress[owner]
+    multiple = np.where(o_heavy, np.log(1.4) + 0.3 * stress, np.log(0.3))
+    principal = np.round(
+        people.income[owner] * np.exp(multiple + 0.45 * rng.standard_normal(n)), -2
+    )
+    principal = np.maximum(principal, 1_000.0)
+    terms_heavy = np.array([36, 60, 120, 240, 300])
+    terms_other = np.array([24, 36, 60])
+    term = np.where(
+        o_heavy,
+        terms_heavy[rng.integers(0, len(terms_heavy), n)],
+        terms_other[rng.integers(0, len(terms_other), n)],
+    )
+    elapsed = np.floor(rng.random(n) * 0.8 * term).astype(np.int64)
+    rate = np.round(
+        np.clip(np.where(o_heavy, 7.5, 6.0) + 1.5 * stress + rng.normal(0, 1, n), 1.5, 24.0), 2
+    )
+    monthly_rate = rate / 1200.0
+    payment = principal * monthly_rate / (1.0 - (1.0 + monthly_rate) ** (-term.astype(float)))
+    k_end = elapsed + cal.months
+    growth = (1.0 + monthly_rate) ** np.minimum(k_end, term)
+    outstanding = np.where(
+        k_end >= term, 0.0, principal * growth - payment * (growth - 1.0) / monthly_rate
+    )
+    outstanding = np.maximum(outstanding, 0.0)
+    start_day = -np.round(elapsed * 30.4375).astype(np.int64) - rng.integers(0, 28, n)
+    end_day = start_day + np.round(term * 30.4375).astype(np.int64)
+    balance = _sum_by(owner, outstanding, size)
+
+    # One payment a month per customer: the sum over that customer's running loans.
+    n_pay = np.clip(term - elapsed, 0, cal.months)
+    pay_owner = np.repeat(owner, n_pay)
+    pay_month = _ranks(np.repeat(np.arange(n), n_pay))
+    pay_key = pay_owner * cal.months + pay_month
+    keys, inverse = np.unique(pay_key, return_inverse=True)
+    sums = np.bincount(inverse, weights=np.repeat(payment, n_pay))
+    p_owner = keys // cal.months
+    p_month = keys % cal.months
+    active = people.anomaly[p_owner] != CUSTOMER_ANOMALIES.index("dormant_burst")
+    p_owner, p_month, sums = p_owner[active], p_month[active], sums[active]
+    pay_day_frac = rng.random(size)[p_owner]
+    day = cal.month_offsets[p_month] + np.floor(pay_day_frac * cal.month_lengths[p_month])
+    seconds = rng.integers(9 * 3600, 12 * 3600, len(p_owner))
+    payments = _Tx.build(
+        p_owner,
+        day.astype(np.int64) * _DAY_US + seconds * 1_000_000,
+        np.round(sums, 2),
+        np.zeros(len(p_owner), dtype=np.bool_),
+        np.full(len(p_owner), CHANNELS.index("transfer")),
+        np.full(len(p_owner), _CAT_LOAN),
+    )
+
+    # Some customers also have an older loan that was repaid before the period.
+    closed = rng.random(size) < 0.08
+    c_owner = np.flatnonzero(closed)
+    m = len(c_owner)
+    c_term = terms_other[rng.integers(0, len(terms_other), m)]
+    c_end = -rng.integers(30, 1_500, m)
+    c_start = c_end - np.round(c_term * 30.4375).astype(np.int64)
+    book = _LoanBook(
+        owner=np.concatenate([owner, c_owner]),
+        amount=np.concatenate(
+            [principal, np.maximum(np.round(people.income[c_owner] * rng.uniform(0.05, 0.4, m), -2),
+                                   500.0)]
+        ),
+        start_day=np.concatenate([start_day, c_start]),
+        end_day=np.concatenate([end_day, c_end]),
+        rate=np.concatenate([rate, np.round(rng.uniform(2.0, 12.0, m), 2)]),
+        active=np.concatenate([outstanding > 0, np.zeros(m, dtype=np.bool_)]),
+    )
+    return book, balance, payments
+
+
+def _ranks(groups: IntArray) -> IntArray:
+    """Position of each element within its run of equal, contiguous group values."""
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[True, groups[1:] != groups[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    return (np.arange(n) - first).astype(np.int64)
+
+
+def _time_of_day(rng: np.random.Generator, persona: IntArray) -> IntArray:
+    hour = _draw(rng, _HOUR_CDF[persona])
+    return hour * _HOUR_US + rng.integers(0, _HOUR_US, len(persona))
+
+
+def _days(rng: np.random.Generator, cal: _Calendar, category: IntArray) -> IntArray:
+    profile = np.where(_BILLS[category], 2, np.where(_LEISURE[category], 1, 0))
+    day = np.empty(len(category), dtype=np.int64)
+    for k in range(3):
+        mask = profile == k
+        idx = np.searchsorted(cal.day_cdfs[k], rng.random(int(mask.sum())), side="right")
+        day[mask] = np.minimum(idx, cal.n_days - 1)
+    return day
+
+
+def _salaries(rng: np.random.Generator, people: _People, cal: _Calendar) -> _Tx:
+    size = len(people.persona)
+    eligible = _P_SALARIED[people.persona] & (
+        people.anomaly != CUSTOMER_ANOMALIES.index("dormant_burst")
+    )
+    who = np.flatnonzero(eligible)
+    payday = rng.random(size)
+    owner = np.repeat(who, cal.months)
+    month = np.tile(np.arange(cal.months), len(who))
+    day = cal.month_offsets[month] + np.floor(payday[owner] * cal.month_lengths[month])
+    seconds = rng.integers(7 * 3600, 9 * 3600, len(owner))
+    amount = people.monthly_net[owner] * (1.0 + 0.01 * rng.standard_normal(len(owner)))
+    return _Tx.build(
+        owner,
+        day.astype(np.int64) * _DAY_US + seconds * 1_000_000,
+        np.round(amount, 2),
+        np.ones(len(owner), dtype=np.bool_),
+        np.full(len(owner), CHANNELS.index("transfer")),
+        np.full(len(owner), _CAT_SALARY),
+    )
+
+
+def _everyday(rng: np.random.Generator, people: _People, cal: _Calendar) -> _Tx:
+    """Everyday spending and ad-hoc credits, with raw (unscaled) amounts."""
+    size = len(people.persona)
+    mean = cal.free_means[people.persona]
+    floor = _P_MIN_FREE[people.persona]
+    lam = np.maximum(mean - floor, 0.0) * rng.gamma(4.0, 0.25, size)
+    counts = (floor + rng.poisson(lam)).astype(np.int64)
+    counts[people.anomaly == CUSTOMER_ANOMALIES.index("dormant_burst")] = 0
+    owner = np.repeat(np.arange(size), counts)
+    n = len(owner)
+    persona = people.persona[owner]
+    credit = rng.random(n) < _P_CREDIT_SHARE[persona]
+    # Customers without a salary get at least one credit: their first everyday transaction.
+    first = np.r_[0, np.cumsum(counts)[:-1]][counts > 0]
+    credit[first] |= ~_P_SALARIED[persona[first]]
+    category = np.where(credit, _CAT_TRANSFER, _draw(rng, _CATEGORY_CDF[persona]))
+    channel = _draw(rng, _CHANNEL_CDF[persona, category])
+    day = _days(rng, cal, category)
+    time = day * _DAY_US + _time_of_day(rng, persona)
+    volatility = np.exp(0.15 * people.stress[owner])
+    amount = _AMOUNT_MEDIAN[category] * np.exp(
+        _AMOUNT_SIGMA[category] * volatility * rng.standard_normal(n)
+    )
+    tx = _Tx.build(owner, time, amount, credit, channel, category)
+    tx.everyday[:] = True
+    return tx
+
+
+def _scale_amounts(
+    rng: np.random.Generator, people: _People, cal: _Calendar, fixed: _Tx, everyday: _Tx
+) -> FloatArray:
+    """Scale everyday amounts so each customer's flows match income and spending habits.
+
+    Salaried customers receive small extra credits; the others live off their everyday
+    credits, which add up to their net income. Debits then take a persona- and stress-driven
+    share of all credits, less most of the loan payments. Returns the mean debit amount per
+    customer, the yardstick for planted anomalies.
+    """
+    size = len(people.persona)
+    persona = people.persona
+    salaried = _P_SALARIED[persona]
+    owner = everyday.owner
+    is_credit = everyday.credit
+    raw_credit = _sum_by(owner, everyday.amount * is_credit, size)
+    credit_target = np.where(
+        salaried,
+        raw_credit * people.income / 50_000.0,
+        people.monthly_net * cal.months * rng.uniform(0.9, 1.05, size),
+    )
+    credit_target = np.where(raw_credit > 0, credit_target, 0.0)
+    credit_scale = np.divide(credit_target, raw_credit, out=np.zeros(size), where=raw_credit > 0)
+    fixed_credit = _sum_by(fixed.owner, fixed.amount * fixed.credit, size)
+    fixed_debit = _sum_by(fixed.owner, fixed.amount * ~fixed.credit, size)
+    credits = fixed_credit + credit_target
+
+    ratio = _P_SPEND[persona] * np.exp(0.06 * people.stress + 0.04 * rng.standard_normal(size))
+    wealthy = persona == PERSONAS.index("wealthy_inactive")
+    ratio = np.where(wealthy, np.exp(0.35 * rng.standard_normal(size)), ratio)
+    debit_target = np.maximum(ratio * credits - 0.8 * fixed_debit, 0.2 * credits)
+    raw_debit = _sum_by(owner, everyday.amount * ~is_credit, size)
+    debit_scale = np.divide(debit_target, raw_debit, out=np.zeros(size), where=raw_debit > 0)
+
+    scale = np.where(is_credit, credit_scale[owner], debit_scale[owner])
+    everyday.amount = np.maximum(np.round(everyday.amount * scale, 2), 0.01)
+    n_debit = _sum_by(owner, ~is_credit, size)
+    fallback = people.monthly_net / 10.0
+    typical = np.divide(debit_target, n_debit, out=fallback, where=n_debit > 0)
+    return np.maximum(typical, 5.0).astype(np.float64)
+
+
+def _between(rng: np.random.Generator, lo: float, hi: float, n: int) -> IntArray:
+    """n sorted times, uniform in [lo, hi) microseconds."""
+    return np.sort(rng.uniform(lo, hi, n)).astype(np.int64)
+
+
+def _plant_customer_anomalies(
+    rng: np.random.Generator, people: _People, cal: _Calendar, everyday: _Tx, typical: FloatArray
+) -> _Tx:
+    """Extra transactions of the planted anomalous customers (night owls are retimed)."""
+    end = cal.n_days * _DAY_US
+    transfer, online = CHANNELS.index("transfer"), CHANNELS.index("online")
+    card, atm = CHANNELS.index("card"), CHANNELS.index("atm")
+    cash, shopping = CATEGORIES.index("cash"), CATEGORIES.index("shopping")
+    spree = np.array([shopping, CATEGORIES.index("travel"), CATEGORIES.index("entertainment")])
+    parts: list[_Tx] = []
+
+    def add(c: int, time: IntArray, amount: FloatArray, credit: BoolArray,
+            channel: IntArray, category: IntArray) -> None:
+        n = len(time)
+        parts.append(_Tx.build(np.full(n, c), time, np.round(amount, 2), credit, channel,
+                               category))
+
+    for c in np.flatnonzero(people.anomaly >= 0).tolist():
+        kind = CUSTOMER_ANOMALIES[int(people.anomaly[c])]
+        if kind == "night_owl":
+            mine = np.flatnonzero(everyday.owner == c)
+            moved = mine[rng.random(len(mine)) < 0.85]
+            day = everyday.time[moved] // _DAY_US
+            everyday.time[moved] = day * _DAY_US + rng.integers(0, 5 * _HOUR_US, len(moved))
+        elif kind == "spending_spike":
+            k = int(rng.integers(8, 16))
+            first_day = int(rng.integers(0, max(cal.n_days - 4, 1)))
+            lo = first_day * _DAY_US + 9 * _HOUR_US
+            time = np.minimum(_between(rng, lo, lo + 4 * _DAY_US - 12 * _HOUR_US, k), end - 1)
+            add(c, time, typical[c] * rng.uniform(4.0, 10.0, k), np.zeros(k, np.bool_),
+                np.where(rng.random(k) < 0.6, card, online), spree[rng.integers(0, 3, k)])
+        elif kind == "money_mule":
+            k = int(rng.integers(12, 31))
+            lo = max(cal.n_days - 60, 0) * _DAY_US
+            t_in = _between(rng, lo, end - 7 * _HOUR_US, k)
+            t_out = t_in + rng.integers(15 * 60_000_000, 6 * _HOUR_US, k)
+            a_in = np.round(np.exp(rng.normal(math.log(1_500.0), 0.5, k)), 2)
+            a_out = a_in * rng.uniform(0.9, 0.98, k)
+            add(c, np.concatenate([t_in, t_out]), np.concatenate([a_in, a_out]),
+                np.r_[np.ones(k, np.bool_), np.zeros(k, np.bool_)],
+                np.r_[np.full(k, transfer), np.where(rng.random(k) < 0.5, online, transfer)],
+                np.full(2 * k, _CAT_TRANSFER))
+        else:  # dormant_burst: silent all period, then a large credit drained within days
+            k = int(rng.integers(12, 26))
+            wake = max((cal.n_days - int(rng.integers(8, 15))) * _DAY_US + 10 * _HOUR_US, 0)
+            windfall = float(people.income[c] * rng.uniform(0.3, 1.0))
+            weights = rng.uniform(0.5, 1.5, k)
+            drained = windfall * rng.uniform(0.8, 0.95) * weights / weights.sum()
+            channel = np.array([atm, online, transfer])[rng.integers(0, 3, k)]
+            category = np.where(channel == atm, cash, np.where(channel == online, shopping,
+                                                               _CAT_TRANSFER))
+            add(c, np.r_[wake, _between(rng, wake + _HOUR_US, end - 1, k)],
+                np.r_[windfall, drained], np.r_[True, np.zeros(k, np.bool_)],
+                np.r_[transfer, channel], np.r_[_CAT_TRANSFER, category])
+    return _Tx.concat(parts) if parts else _Tx.build(*_empty_tx())
+
+
+def _empty_tx() -> tuple[IntArray, IntArray, FloatArray, BoolArray, IntArray, IntArray]:
+    z = np.zeros(0, dtype=np.int64)
+    return z, z, np.zeros(0), np.zeros(0, dtype=np.bool_), z, z
+
+
+def _plant_transaction_anomalies(
+    rng: np.random.Generator, people: _People, cal: _Calendar, everyday: _Tx, fixed: _Tx,
+    typical: FloatArray,
+) -> _Tx:
+    """Mark large and odd-hour everyday transactions; return bursts in unused channels."""
+    size = len(people.persona)
+    normal = people.anomaly[everyday.owner] < 0
+    n = len(everyday.owner)
+
+    large = normal & ~everyday.credit & (rng.random(n) < _LARGE_AMOUNT_RATE)
+    everyday.amount[large] = np.round(
+        np.maximum(everyday.amount[large], typical[everyday.owner[large]])
+        * rng.uniform(15.0, 40.0, int(large.sum())), 2
+    )
+    everyday.anomaly[large] = TRANSACTION_ANOMALIES.index("large_amount")
+
+    hour = (everyday.time % _DAY_US) // _HOUR_US
+    daytime = (hour >= 8) & (hour < 21)
+    calm = ~np.isin(people.persona[everyday.owner],
+                    [PERSONAS.index("most_active"), _YOUNG])
+    odd = normal & ~large & daytime & calm & (rng.random(n) < _ODD_HOUR_RATE)
+    day = everyday.time[odd] // _DAY_US
+    everyday.time[odd] = day * _DAY_US + rng.integers(2 * _HOUR_US, 4 * _HOUR_US + _HOUR_US // 2,
+                                                      int(odd.sum()))
+    everyday.anomaly[odd] = TRANSACTION_ANOMALIES.index("odd_hour")
+
+    owners = np.concatenate([everyday.owner, fixed.owner])
+    channels = np.concatenate([everyday.channel, fixed.channel])
+    counts = np.bincount(owners * len(CHANNELS) + channels, minlength=size * len(CHANNELS))
+    used = counts.reshape(size, len(CHANNELS)) > 0
+    n_tx = used.sum(axis=1)
+    chosen = np.flatnonzero(
+        (people.anomaly < 0) & (n_tx < len(CHANNELS)) & (rng.random(size) < _CHANNEL_BURST_RATE)
+    )
+    burst_category = np.array([CATEGORIES.index(c) for c in
+                               ("shopping", "shopping", "cash", "cash", "transfer")])
+    parts: list[_Tx] = []
+    for c in chosen.tolist():
+        scores = np.where(used[c], -1.0, rng.random(len(CHANNELS)))
+        channel = int(np.argmax(scores))
+        k = int(rng.integers(3, 6))
+        lo = int(rng.integers(0, cal.n_days)) * _DAY_US + int(rng.integers(8, 20)) * _HOUR_US
+        time = _between(rng, lo, lo + _HOUR_US, k)
+        amount = np.round(typical[c] * rng.uniform(1.5, 4.0, k), 2)
+        parts.append(_Tx.build(np.full(k, c), time, amount, np.zeros(k, np.bool_),
+                               np.full(k, channel), np.full(k, burst_category[channel]),
+                               TRANSACTION_ANOMALIES.index("new_channel_burst")))
+    return _Tx.concat(parts) if parts else _Tx.build(*_empty_tx())
+
+
+@dataclass
+class _Ledger:
+    """Clean transactions in (customer, time) order with their running balances."""
+
+    tx: _Tx
+    balance_cents: IntArray
+    final_balance: FloatArray
+    debit_total: FloatArray
+    count: IntArray
+    overdraft_share: FloatArray
+    min_balance: FloatArray
+
+
+def _post(tx: _Tx, opening: FloatArray) -> _Ledger:
+    size = len(opening)
+    order = np.lexsort((tx.time, tx.owner))
+    tx = _Tx(*(getattr(tx, f)[order] for f in _Tx.__dataclass_fields__))
+    cents = np.round(tx.amount * 100.0).astype(np.int64)
+    signed = np.where(tx.credit, cents, -cents)
+    running = np.cumsum(signed)
+    count = np.bincount(tx.owner, minlength=size).astype(np.int64)
+    first = np.r_[0, np.cumsum(count)[:-1]]
+    has = count > 0
+    offset = np.zeros(size, dtype=np.int64)
+    offset[has] = running[first[has]] - signed[first[has]]
+    opening_cents = np.round(opening * 100.0).astype(np.int64)
+    balance = opening_cents[tx.owner] + running - offset[tx.owner]
+
+    final = opening_cents.copy()
+    final[has] = balance[first[has] + count[has] - 1]
+    low = opening_cents.copy()
+    if len(balance):
+        low[has] = np.minimum(np.minimum.reduceat(balance, first[has]), opening_cents[has])
+    negative = _sum_by(tx.owner, balance < 0, size)
+    return _Ledger(
+        tx=tx,
+        balance_cents=balance,
+        final_balance=final / 100.0,
+        debit_total=_sum_by(tx.owner, tx.amount * ~tx.credit, size),
+        count=count,
+        overdraft_share=np.divide(negative, count, out=np.zeros(size), where=has),
+        min_balance=low / 100.0,
+    )
+
+
+def _default_flags(
+    rng: np.random.Generator, people: _People, cal: _Calendar, ledger: _Ledger,
+    loan_balance: FloatArray,
+) -> IntArray:
+    """Defaults follow a logistic model of the customer's observable behaviour."""
+    income = people.income
+    dti = np.clip(loan_balance / income, 0.0, 8.0)
+    spend = np.clip(ledger.debit_total / (income * cal.months / 12.0), 0.0, 3.0)
+    low = np.clip(ledger.min_balance / (income / 12.0), -4.0, 10.0)
+    logit = (
+        -3.55
+        + 0.55 * dti
+        + 2.2 * ledger.overdraft_share
+        + 1.6 * (spend - 0.75)
+        - 0.12 * low
+        - 0.7 * np.log(income / 40_000.0)
+        + 0.35 * people.stress
+    )
+    return (rng.random(len(income)) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
+
+
+def _pick(rng: np.random.Generator, candidates: IntArray, fallback: int, k: int) -> IntArray:
+    """k distinct candidates if possible, else with repetition (tiny chunks)."""
+    pool = candidates if len(candidates) else np.arange(fallback)
+    return np.sort(rng.choice(pool, size=k, replace=k > len(pool))).astype(np.int64)
+
+
+def _generate_chunk(
+    rng: np.random.Generator,
+    cal: _Calendar,
+    first: int,
+    size: int,
+    tx_counter: int,
+    loan_counter: int,
+    quota: dict[str, int],
+) -> _Chunk:
+    people = _draw_people(rng, size)
+    book, loan_balance, payments = _draw_loans(rng, people, cal)
+    fixed = _Tx.concat([_salaries(rng, people, cal), payments])
+    everyday = _everyday(rng, people, cal)
+    typical = _scale_amounts(rng, people, cal, fixed, everyday)
+    planted = _plant_customer_anomalies(rng, people, cal, everyday, typical)
+    bursts = _plant_transaction_anomalies(rng, people, cal, everyday, fixed, typical)
+    ledger = _post(_Tx.concat([fixed, everyday, planted, bursts]), people.opening)
+    defaulted = _default_flags(rng, people, cal, ledger, loan_balance)
+
+    customer_number = np.arange(first + 1, first + size + 1, dtype=np.int64)
+    customers = _customer_table(rng, people, cal, customer_number, ledger, loan_balance, quota)
+    transactions, truth_tx = _transaction_table(
+        rng, people, cal, customer_number, ledger, tx_counter, quota
+    )
+    customer_ids = _ids("C", customer_number, cal.id_width)
+    anomalous = people.anomaly >= 0
+    truth_customers = pa.table(
+        {
+            "customer_id": customer_ids,
+            "persona": _labels(PERSONAS, people.persona),
+            "is_anomalous": pa.array(anomalous),
+            "anomaly_kind": pa.array(
+                [CUSTOMER_ANOMALIES[k] if k >= 0 else None for k in people.anomaly.tolist()],
+                pa.string(),
+            ),
+        }
+    )
+    labels = pa.table({"customer_id": customer_ids, "defaulted": pa.array(defaulted, pa.int32())})
+    loans = _loan_table(book, cal, customer_number, loan_counter)
+    return _Chunk(
+        customers=customers,
+        transactions=transactions,
+        loans=loans,
+        labels=labels,
+        truth_customers=truth_customers,
+        truth_transactions=truth_tx,
+        n_transactions=len(ledger.tx.owner),
+        n_loans=loans.num_rows,
+    )
+
+
+def _customer_table(
+    rng: np.random.Generator,
+    people: _People,
+    cal: _Calendar,
+    number: IntArray,
+    ledger: _Ledger,
+    loan_balance: FloatArray,
+    quota: dict[str, int],
+) -> pa.Table:
+    size = len(number)
+    start_days = (cal.start - _EPOCH).days
+    age_years = people.age_days / 365.2425
+    birth = start_days - people.age_days - 0
+    since = start_days - people.tenure_days
+    gender = _draw_n(rng, _cdf(_GENDER_WEIGHTS), size)
+    wealthy = people.persona == PERSONAS.index("wealthy_inactive")
+    region_w = np.stack([_REGION_WEIGHTS, _REGION_WEIGHTS * np.r_[2.5, np.ones(6)]])
+    region = _draw(rng, _cdf(region_w)[wealthy.astype(np.int64)])
+    limit = people.income * _P_LIMIT[people.persona] * np.exp(0.3 * rng.standard_normal(size))
+    limit = np.where(rng.random(size) < 0.1, 0.0, np.round(limit, -2))
+    dti = np.minimum(loan_balance / people.income, 4.0)
+    score = (
+        690.0
+        - 55.0 * people.stress
+        - 20.0 * dti
+        + 25.0 * np.log(people.income / 45_000.0)
+        + rng.normal(0.0, 30.0, size)
+    )
+    score = np.clip(np.round(score), 300, 850).astype(np.int32)
+    employment = np.round(np.minimum(rng.uniform(0.05, 1.0, size) * (age_years - 18.0), 45.0), 1)
+    income = people.income.copy()
+
+    dup = np.zeros(0, dtype=np.int64)
+    needed = sum(quota[k] for k in CUSTOMER_DIRTY_KINDS)
+    if needed:
+        picks = _pick(rng, np.flatnonzero(people.anomaly < 0), size, needed)
+        picks = rng.permutation(picks)
+        n_dup, n_neg = quota["duplicate_customer_id"], quota["negative_income"]
+        dup = np.sort(picks[:n_dup])
+        income[picks[n_dup : n_dup + n_neg]] = -income[picks[n_dup : n_dup + n_neg]]
+        birth[picks[n_dup + n_neg :]] = (_PLACEHOLDER_BIRTH - _EPOCH).days
+
+    columns: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]] = {}
+
+    def column(name: str, clean: npt.NDArray[Any], dirty: npt.NDArray[Any]) -> None:
+        columns[name] = (clean, dirty)
+
+    k = len(dup)
+    column("number", number, number[dup])
+    column("birth", birth, birth[dup] - rng.integers(200, 4_000, k))
+    column("gender", gender, gender[dup])
+    column("region", region, (region[dup] + 1 + rng.integers(0, 5, k)) % len(_REGIONS))
+    column("income", income, np.round(income[dup] * rng.uniform(0.6, 1.4, k), -2))
+    column("balance", np.round(ledger.final_balance, 2),
+           np.round(ledger.final_balance[dup] * rng.uniform(0.5, 1.5, k), 2))
+    column("limit", limit, limit[dup])
+    column("loan", np.round(loan_balance, 2), np.round(loan_balance[dup], 2))
+    column("score", score, score[dup])
+    column("employment", employment, employment[dup])
+    column("since", since, since[dup] + rng.integers(30, 900, k))
+
+    # Each duplicate row follows the row it copies.
+    order = np.argsort(np.r_[np.arange(size) * 2, dup * 2 + 1], kind="stable")
+    merged = {name: np.concatenate(pair)[order] for name, pair in columns.items()}
+    return pa.table(
+        {
+            "customer_id": _ids("C", merged["number"], cal.id_width),
+            "birth_date": _dates(merged["birth"]),
+            "gender": _labels(_GENDERS, merged["gender"]),
+            "region": _labels(_REGIONS, merged["region"]),
+            "annual_income": pa.array(merged["income"], pa.float64()),
+            "account_balance": pa.array(merged["balance"], pa.float64()),
+            "credit_limit": pa.array(merged["limit"], pa.float64()),
+            "loan_balance": pa.array(merged["loan"], pa.float64()),
+            "credit_score": pa.array(merged["score"], pa.int32()),
+            "employment_years": pa.array(merged["employment"], pa.float64()),
+            "customer_since": _dates(merged["since"]),
+        }
+    )
+
+
+def _transaction_table(
+    rng: np.random.Generator,
+    people: _People,
+    cal: _Calendar,
+    number: IntArray,
+    ledger: _Ledger,
+    tx_counter: int,
+    quota: dict[str, int],
+) -> tuple[pa.Table, pa.Table]:
+    """Transactions (clean rows plus dirty rows right after their host) and the truth file."""
+    tx = ledger.tx
+    m = len(tx.owner)
+    owner_number = number[tx.owner]
+    valid = np.ones(m, dtype=np.bool_)
+    time = tx.time + cal.start_us
+    amount = tx.amount
+    balance = ledger.balance_cents
+    host_rows: list[IntArray] = []
+    dirty_parts: dict[str, list[npt.NDArray[Any]]] = {
+        "number": [], "valid": [], "time": [], "amount": [], "dup": []
+    }
+    needed = sum(quota[k] for k in TRANSACTION_DIRTY_KINDS)
+    if needed and m:
+        eligible = np.flatnonzero((people.anomaly[tx.owner] < 0) & (tx.anomaly < 0))
+        picks = rng.permutation(_pick(rng, eligible, m, needed))
+        unknown_first = cal.n_customers + 1 + int(number[0]) - 1
+        at = 0
+        for kind in TRANSACTION_DIRTY_KINDS:
+            rows = np.sort(picks[at : at + quota[kind]])
+            at += quota[kind]
+            k = len(rows)
+            num = owner_number[rows]
+            ok = np.ones(k, dtype=np.bool_)
+            t = time[rows] + rng.integers(1, 600, k) * 1_000_000
+            a = amount[rows]
+            if kind == "null_customer_id":
+                ok[:] = False
+            elif kind == "unknown_customer_id":
+                num = unknown_first + np.arange(k, dtype=np.int64)
+            elif kind == "future_timestamp":
+                t = (_FUTURE_YEAR_START - _EPOCH).days * _DAY_US + (time[rows] - cal.start_us)
+            elif kind == "negative_amount":
+                a = -a
+            else:
+                a = np.round(a * rng.uniform(0.5, 2.0, k), 2)
+            host_rows.append(rows)
+            dirty_parts["number"].append(num)
+            dirty_parts["valid"].append(ok)
+            dirty_parts["time"].append(t)
+            dirty_parts["amount"].append(a)
+            dirty_parts["dup"].append(np.full(k, kind == "duplicate_transaction_id"))
+    hosts = np.concatenate(host_rows) if host_rows else np.zeros(0, dtype=np.int64)
+    d = len(hosts)
+
+    def joined(clean: npt.NDArray[Any], key: str) -> npt.NDArray[Any]:
+        extra = np.concatenate(dirty_parts[key]) if dirty_parts[key] else clean[:0]
+        return np.concatenate([clean, extra])
+
+    # Dirty rows follow their host row, in the order of TRANSACTION_DIRTY_KINDS.
+    order = np.lexsort((np.r_[np.zeros(m), np.arange(1, d + 1)], np.r_[np.arange(m), hosts]))
+    position = np.empty(m + d, dtype=np.int64)
+    position[order] = np.arange(m + d)
+    serial = tx_counter + 1 + position
+    is_dup = joined(np.zeros(m, dtype=np.bool_), "dup")
+    serial[m:][is_dup[m:]] = serial[hosts[is_dup[m:]]]
+
+    def final(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values[order]
+
+    rows_owner = np.r_[tx.owner, tx.owner[hosts]]
+    transactions = pa.table(
+        {
+            "customer_id": _ids("C", final(joined(owner_number, "number")), cal.id_width,
+                                valid=final(joined(valid, "valid"))),
+            "timestamp": pa.array(final(joined(time, "time")), pa.int64()).view(
+                pa.timestamp("us")),
+            "amount": _money(final(joined(amount, "amount"))),
+            "transaction_id": _ids("T", final(serial), _TX_ID_WIDTH),
+            "direction": _labels(("debit", "credit"), final(np.r_[tx.credit, tx.credit[hosts]])),
+            "channel": _labels(CHANNELS, final(np.r_[tx.channel, tx.channel[hosts]])),
+            "category": _labels(CATEGORIES, final(np.r_[tx.category, tx.category[hosts]])),
+            "balance_after": pa.array(final(np.r_[balance, balance[hosts]]) / 100.0, pa.float64()),
+        }
+    )
+    del rows_owner
+    marked = np.flatnonzero(tx.anomaly >= 0)
+    truth = pa.table(
+        {
+            "transaction_id": _ids("T", serial[marked], _TX_ID_WIDTH),
+            "customer_id": _ids("C", owner_number[marked], cal.id_width),
+            "anomaly_kind": _labels(TRANSACTION_ANOMALIES, tx.anomaly[marked]),
+        }
+    )
+    return transactions, truth
+
+
+def _loan_table(book: _LoanBook, cal: _Calendar, number: IntArray, loan_counter: int) -> pa.Table:
+    order = np.lexsort((book.start_day, book.owner))
+    start_days = (cal.start - _EPOCH).days
+    n = len(order)
+    return pa.table(
+        {
+            "loan_id": _ids("L", loan_counter + 1 + np.arange(n, dtype=np.int64), _LOAN_ID_WIDTH),
+            "customer_id": _ids("C", number[book.owner[order]], cal.id_width),
+            "amount": _money(book.amount[order]),
+            "start_date": _dates(start_days + book.start_day[order]),
+            "end_date": _dates(start_days + book.end_day[order]),
+            "interest_rate": pa.array(book.rate[order], pa.float64()),
+            "status": _labels(("closed", "active"), book.active[order].astype(np.int64)),
+        }
+    )
