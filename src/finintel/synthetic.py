@@ -119,8 +119,10 @@ _CAT_LOAN = CATEGORIES.index("loan_payment")
 _LEISURE = np.array([CATEGORIES[i] in {"dining", "travel", "entertainment", "shopping"}
                      for i in range(len(CATEGORIES))])
 _BILLS = np.array([c in {"utilities", "rent", "salary", "loan_payment"} for c in CATEGORIES])
-_AMOUNT_MEDIAN = np.array([55, 32, 420, 110, 850, 45, 120, 300, 75, 85, 1, 1], dtype=np.float64)
-_AMOUNT_SIGMA = np.array([0.6, 0.6, 0.8, 0.4, 0.25, 0.7, 0.6, 1.0, 0.8, 0.8, 0, 0])
+# Relative size and log-spread of amounts per category; each customer's amounts are scaled
+# to their income and spending habits.
+_AMOUNT_MEDIAN = np.array([55, 32, 250, 110, 400, 45, 100, 200, 70, 80, 1, 1], dtype=np.float64)
+_AMOUNT_SIGMA = np.array([0.5, 0.5, 0.7, 0.35, 0.2, 0.6, 0.5, 0.8, 0.7, 0.7, 0, 0])
 # Channel probabilities per category: card, online, atm, branch, transfer.
 _CATEGORY_CHANNELS = np.array(
     [
@@ -168,6 +170,7 @@ class _Persona:
     salaried: bool  # receives a monthly salary credit
     credit_share: float  # share of everyday transactions that are credits
     spend_ratio: float  # everyday debits as a share of credits
+    credit_income: float  # without salary: everyday credits as a share of net income
     balance_months: float  # median opening balance in months of net pay
     loan_prob: float
     credit_limit: float  # credit limit as a share of income
@@ -177,20 +180,40 @@ class _Persona:
 
 
 _PERSONAS: tuple[_Persona, ...] = (
-    _Persona("steady", 0.25, (43, 10, 27, 70), (48_000, 0.30), (3, 18), 1.0, 2, True, 0.05,
-             0.90, 2.5, 0.12, 0.15, 1.0, (30, 10, 3, 12, 8, 6, 8, 6, 6, 11), (1, 1, 1, 1, 1)),
-    _Persona("wealthy_inactive", 0.15, (58, 10, 35, 90), (150_000, 0.45), (8, 35), 0.35, 1,
-             False, 0.4, 1.0, 40.0, 0.04, 0.3, 0.6, (8, 12, 20, 6, 2, 8, 4, 25, 6, 9),
-             (0.8, 0.8, 0.5, 4.0, 1.2)),
-    _Persona("most_active", 0.20, (34, 7, 22, 60), (62_000, 0.35), (1, 12), 4.0, 8, True, 0.06,
-             0.93, 1.5, 0.12, 0.2, 1.8, (22, 20, 5, 5, 3, 14, 4, 5, 4, 18),
-             (1.3, 1.5, 0.6, 0.3, 0.8)),
-    _Persona("loan_heavy", 0.20, (41, 8, 25, 67), (44_000, 0.35), (2, 15), 0.6, 2, True, 0.04,
-             0.99, 0.5, 1.0, 0.1, 1.4, (28, 8, 2, 14, 10, 5, 14, 8, 5, 6),
-             (0.9, 0.7, 1.5, 2.0, 1.0)),
-    _Persona("young_starter", 0.20, (22, 2.5, 18, 26.99), (19_000, 0.35), (0, 3), 2.2, 4, False,
-             0.3, 0.97, 0.8, 0.05, 0.05, 3.0, (18, 22, 3, 3, 6, 22, 4, 6, 2, 14),
-             (1.0, 2.2, 0.7, 0.2, 0.8)),
+    _Persona(
+        "steady", share=0.25, age=(45, 10, 27, 72), income=(48_000, 0.30), tenure=(3, 18),
+        activity=1.0, min_free=2, salaried=True, credit_share=0.05, spend_ratio=0.90,
+        credit_income=0.0, balance_months=2.5, loan_prob=0.12, credit_limit=0.15, night=1.0,
+        categories=(30, 8, 3, 14, 10, 5, 8, 6, 6, 10),
+        channel_bias=(0.9, 0.6, 1.0, 1.5, 1.3),
+    ),
+    _Persona(
+        "wealthy_inactive", share=0.15, age=(58, 10, 35, 90), income=(150_000, 0.45),
+        tenure=(8, 35), activity=0.35, min_free=2, salaried=False, credit_share=0.4,
+        spend_ratio=1.0, credit_income=0.15, balance_months=40.0, loan_prob=0.04,
+        credit_limit=0.3, night=0.6, categories=(8, 12, 20, 6, 2, 8, 4, 25, 6, 9),
+        channel_bias=(0.8, 0.8, 0.5, 4.0, 1.2),
+    ),
+    _Persona(
+        "most_active", share=0.20, age=(32, 7, 22, 60), income=(62_000, 0.35), tenure=(1, 12),
+        activity=4.0, min_free=8, salaried=True, credit_share=0.06, spend_ratio=0.93,
+        credit_income=0.0, balance_months=1.5, loan_prob=0.12, credit_limit=0.2, night=1.8,
+        categories=(22, 20, 5, 5, 3, 14, 4, 5, 4, 18),
+        channel_bias=(1.5, 1.8, 0.4, 0.1, 0.5),
+    ),
+    _Persona(
+        "loan_heavy", share=0.20, age=(41, 8, 25, 67), income=(44_000, 0.35), tenure=(2, 15),
+        activity=0.6, min_free=2, salaried=True, credit_share=0.04, spend_ratio=0.99,
+        credit_income=0.0, balance_months=0.5, loan_prob=1.0, credit_limit=0.1, night=1.4,
+        categories=(28, 8, 2, 14, 10, 5, 14, 8, 5, 6), channel_bias=(0.9, 0.7, 1.5, 2.0, 1.0),
+    ),
+    _Persona(
+        "young_starter", share=0.20, age=(22, 2.5, 18, 26.99), income=(19_000, 0.35),
+        tenure=(0, 3), activity=2.2, min_free=4, salaried=False, credit_share=0.3,
+        spend_ratio=0.97, credit_income=0.97, balance_months=0.8, loan_prob=0.05,
+        credit_limit=0.05, night=3.0, categories=(18, 22, 3, 3, 6, 22, 4, 6, 2, 14),
+        channel_bias=(1.0, 2.2, 0.7, 0.2, 0.8),
+    ),
 )
 _YOUNG = PERSONAS.index("young_starter")
 _LOAN_HEAVY = PERSONAS.index("loan_heavy")
@@ -214,6 +237,7 @@ _P_MIN_FREE = _persona_array("min_free")
 _P_SALARIED = np.array([p.salaried for p in _PERSONAS])
 _P_CREDIT_SHARE = _persona_array("credit_share")
 _P_SPEND = _persona_array("spend_ratio")
+_P_CREDIT_INCOME = _persona_array("credit_income")
 _P_BALANCE = _persona_array("balance_months")
 _P_LOAN = _persona_array("loan_prob")
 _P_LIMIT = _persona_array("credit_limit")
@@ -826,16 +850,18 @@ def _ranks(groups: IntArray) -> IntArray:
 
 
 def _time_of_day(rng: np.random.Generator, persona: IntArray) -> IntArray:
+    """Whole seconds after midnight, in microseconds, following the persona's daily rhythm."""
     hour = _draw(rng, _HOUR_CDF[persona])
-    return hour * _HOUR_US + rng.integers(0, _HOUR_US, len(persona))
+    return hour * _HOUR_US + rng.integers(0, 3_600, len(persona)) * 1_000_000
 
 
-def _days(rng: np.random.Generator, cal: _Calendar, category: IntArray) -> IntArray:
+def _days(cal: _Calendar, category: IntArray, u: FloatArray) -> IntArray:
+    """Day of each transaction: quantile `u` of its category's weekly rhythm over the period."""
     profile = np.where(_BILLS[category], 2, np.where(_LEISURE[category], 1, 0))
     day = np.empty(len(category), dtype=np.int64)
     for k in range(3):
         mask = profile == k
-        idx = np.searchsorted(cal.day_cdfs[k], rng.random(int(mask.sum())), side="right")
+        idx = np.searchsorted(cal.day_cdfs[k], u[mask], side="right")
         day[mask] = np.minimum(idx, cal.n_days - 1)
     return day
 
@@ -874,12 +900,19 @@ def _everyday(rng: np.random.Generator, people: _People, cal: _Calendar) -> _Tx:
     n = len(owner)
     persona = people.persona[owner]
     credit = rng.random(n) < _P_CREDIT_SHARE[persona]
-    # Customers without a salary get at least one credit: their first everyday transaction.
-    first = np.r_[0, np.cumsum(counts)[:-1]][counts > 0]
+    # Customers without a salary live off everyday credits: their first everyday transaction
+    # is a credit and their second a debit.
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    first = starts[counts > 0]
     credit[first] |= ~_P_SALARIED[persona[first]]
+    second = starts[counts > 1] + 1
+    credit[second] &= _P_SALARIED[persona[second]]
     category = np.where(credit, _CAT_TRANSFER, _draw(rng, _CATEGORY_CDF[persona]))
     channel = _draw(rng, _CHANNEL_CDF[persona, category])
-    day = _days(rng, cal, category)
+    # Stratified quantiles spread each customer's spending evenly over the period, so
+    # balances follow income rather than the luck of the draw.
+    u = (_ranks(owner) + rng.random(n)) / counts[owner]
+    day = _days(cal, category, u)
     time = day * _DAY_US + _time_of_day(rng, persona)
     volatility = np.exp(0.15 * people.stress[owner])
     amount = _AMOUNT_MEDIAN[category] * np.exp(
@@ -909,7 +942,7 @@ def _scale_amounts(
     credit_target = np.where(
         salaried,
         raw_credit * people.income / 50_000.0,
-        people.monthly_net * cal.months * rng.uniform(0.9, 1.05, size),
+        people.monthly_net * cal.months * _P_CREDIT_INCOME[persona] * rng.uniform(0.85, 1.1, size),
     )
     credit_target = np.where(raw_credit > 0, credit_target, 0.0)
     credit_scale = np.divide(credit_target, raw_credit, out=np.zeros(size), where=raw_credit > 0)

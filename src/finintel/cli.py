@@ -1,0 +1,256 @@
+"""The `finintel` command line: a thin shell that parses options, calls the pipeline, presents.
+
+Errors a user can cause end with a one-paragraph message and exit code 2, never a traceback
+(`--debug` shows one for bug reports).
+
+Example:
+    $ finintel generate --customers 2000 --out data/ --seed 7
+    $ finintel features --customers data/customers.parquet --transactions data/transactions.parquet --out out/
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from finintel import __version__
+from finintel.config import FinintelConfig, config_for_files, load_config
+from finintel.errors import ConfigError, FinintelError
+from finintel.pipeline import run_features, run_validation
+from finintel.validate import ValidationResult
+
+app = typer.Typer(
+    name="finintel",
+    help="Customer and transaction intelligence: validate, build features, generate data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+errors = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML mapping config.")]
+CustomersOpt = Annotated[
+    Path | None, typer.Option(help="Customers file in the canonical layout (CSV/Parquet/JSON).")
+]
+TransactionsOpt = Annotated[Path | None, typer.Option(help="Transactions file, canonical layout.")]
+LoansOpt = Annotated[Path | None, typer.Option(help="Loans file, canonical layout.")]
+LabelsOpt = Annotated[Path | None, typer.Option(help="Labels file (customer_id, defaulted).")]
+ExtraOpt = Annotated[
+    list[str] | None,
+    typer.Option("--extra", help="Extra numeric customer column to keep as a feature (repeat)."),
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary output.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")]
+TodayOpt = Annotated[
+    str | None,
+    typer.Option("--today", help="Date that counts as today for future-date checks (YYYY-MM-DD)."),
+]
+
+
+def main() -> None:
+    """Entry point of the `finintel` script."""
+    app()
+
+
+@contextmanager
+def _friendly_errors(debug: bool) -> Iterator[None]:
+    try:
+        yield
+    except FinintelError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except duckdb.Error as exc:
+        if debug:
+            raise
+        errors.print(
+            f"[bold red]error:[/] the data engine failed: {str(exc).splitlines()[0]} "
+            "(run again with --debug for details)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def _steps(quiet: bool) -> Iterator[Callable[[str], None]]:
+    if quiet:
+        yield lambda _msg: None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=errors, transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+        yield lambda msg: progress.update(task, description=msg)
+
+
+def _load(
+    config: Path | None,
+    customers: Path | None,
+    transactions: Path | None,
+    loans: Path | None,
+    labels: Path | None,
+    extra: list[str] | None,
+) -> tuple[FinintelConfig, Path]:
+    files = [customers, transactions, loans, labels]
+    if config is not None:
+        if any(f is not None for f in files) or extra:
+            raise ConfigError("give either --config or the data files, not both")
+        return load_config(config)
+    if customers is None and transactions is None:
+        raise ConfigError("give --config CFG, or --customers and/or --transactions files")
+    cfg = config_for_files(*(str(f) if f else None for f in files), extra_columns=extra)
+    return cfg, Path.cwd()
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _print_validation(result: ValidationResult, out: Path) -> None:
+    table = Table(title="Validation", title_justify="left")
+    for col in ("table", "source", "rows in", "clean", "quarantined", "rules"):
+        table.add_column(col, justify="right" if col in ("rows in", "clean", "quarantined") else "left")
+    for report in result.reports.values():
+        rules = ", ".join(f"{k} {v}" for k, v in sorted(report.by_rule.items(), key=lambda kv: -kv[1]))
+        nulled = sum(report.nulled.values())
+        if nulled:
+            rules += f"{'; ' if rules else ''}{nulled} values nulled"
+        table.add_row(
+            report.table,
+            Path(report.source).name if not report.derived else report.source,
+            "-" if report.derived else f"{report.rows_in:,}",
+            f"{report.clean:,}",
+            f"{report.quarantined:,}",
+            rules or "-",
+        )
+    console.print(table)
+    console.print(f"Rejected rows with reasons: {out / 'rejects.csv'}")
+
+
+@app.command()
+def validate(
+    out: OutOpt,
+    config: ConfigOpt = None,
+    customers: CustomersOpt = None,
+    transactions: TransactionsOpt = None,
+    loans: LoansOpt = None,
+    labels: LabelsOpt = None,
+    extra: ExtraOpt = None,
+    today: TodayOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Validate input data: clean tables, quarantined rows with reasons, validation.json."""
+    with _friendly_errors(debug):
+        cfg, base = _load(config, customers, transactions, loans, labels, extra)
+        with _steps(quiet) as step:
+            run = run_validation(cfg, base, out, _parse_date(today, "--today"), step)
+        if not quiet:
+            _print_validation(run.result, out)
+
+
+@app.command()
+def features(
+    out: OutOpt,
+    config: ConfigOpt = None,
+    customers: CustomersOpt = None,
+    transactions: TransactionsOpt = None,
+    loans: LoansOpt = None,
+    labels: LabelsOpt = None,
+    extra: ExtraOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Reference date (default: last transaction).")
+    ] = None,
+    today: TodayOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Validate, then build one feature row per customer (features.parquet and features.csv)."""
+    with _friendly_errors(debug):
+        cfg, base = _load(config, customers, transactions, loans, labels, extra)
+        as_of_date = _parse_date(as_of, "--as-of")
+        if as_of_date is not None:
+            cfg = cfg.model_copy(update={"features": cfg.features.model_copy(
+                update={"as_of": as_of_date})})
+        with _steps(quiet) as step:
+            run = run_features(cfg, base, out, _parse_date(today, "--today"), step)
+        if not quiet:
+            _print_validation(run.validation.result, out)
+            console.print(
+                f"Features: {run.n_customers:,} customers x {len(run.plan.features)} base "
+                f"features as of {run.plan.as_of} -> {run.features_path}"
+            )
+            if run.plan.omitted:
+                console.print(f"Not computed (data lacks what they need): "
+                              f"{', '.join(sorted(run.plan.omitted))}", style="dim")
+
+
+@app.command()
+def generate(
+    out: OutOpt,
+    n_customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Customers.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
+    tx_per_customer: Annotated[
+        float, typer.Option("--tx-per-customer", min=0.1, help="Average transactions.")
+    ] = 20.0,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    clean: Annotated[bool, typer.Option("--clean", help="Plant no dirty rows.")] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Generate a synthetic bank: customers, transactions, loans, and ground truth under truth/."""
+    from finintel.synthetic import generate_bank
+
+    with _friendly_errors(debug):
+        if fmt not in ("parquet", "csv"):
+            raise ConfigError(f"--format must be parquet or csv, not {fmt!r}")
+        file_format: Literal["parquet", "csv"] = "parquet" if fmt == "parquet" else "csv"
+        kwargs: dict[str, Any] = {"tx_per_customer": tx_per_customer, "fmt": file_format,
+                                  "dirty_rows": not clean}
+        if quiet:
+            bank = generate_bank(out, n_customers, seed, **kwargs)
+        else:
+            with Progress(
+                TextColumn("generating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} customers"),
+                TimeElapsedColumn(), console=errors, transient=True,
+            ) as progress:
+                task = progress.add_task("generate", total=n_customers)
+                bank = generate_bank(
+                    out, n_customers, seed,
+                    progress=lambda done: progress.update(task, completed=done), **kwargs,
+                )
+            console.print(
+                f"Wrote {bank.n_customers:,} customers, {bank.n_transactions:,} transactions and "
+                f"{bank.n_loans:,} loans to {out} (ground truth in {out / 'truth'})"
+            )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
