@@ -5,12 +5,12 @@ Errors a user can cause end with a one-paragraph message and exit code 2, never 
 
 Example:
     $ finintel generate --customers 2000 --out data/ --seed 7
-    $ finintel features --customers data/customers.parquet --transactions data/transactions.parquet --out out/
+    $ finintel features --customers data/customers.parquet \\
+        --transactions data/transactions.parquet --out out/
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -92,8 +92,11 @@ def _steps(quiet: bool) -> Iterator[Callable[[str], None]]:
         yield lambda _msg: None
         return
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=errors, transient=True,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
     ) as progress:
         task = progress.add_task("starting", total=None)
         yield lambda msg: progress.update(task, description=msg)
@@ -114,7 +117,8 @@ def _load(
         return load_config(config)
     if customers is None and transactions is None:
         raise ConfigError("give --config CFG, or --customers and/or --transactions files")
-    cfg = config_for_files(*(str(f) if f else None for f in files), extra_columns=extra)
+    paths = [str(f) if f else None for f in files]
+    cfg = config_for_files(paths[0], paths[1], paths[2], paths[3], extra_columns=extra)
     return cfg, Path.cwd()
 
 
@@ -130,9 +134,13 @@ def _parse_date(value: str | None, option: str) -> date | None:
 def _print_validation(result: ValidationResult, out: Path) -> None:
     table = Table(title="Validation", title_justify="left")
     for col in ("table", "source", "rows in", "clean", "quarantined", "rules"):
-        table.add_column(col, justify="right" if col in ("rows in", "clean", "quarantined") else "left")
+        table.add_column(
+            col, justify="right" if col in ("rows in", "clean", "quarantined") else "left"
+        )
     for report in result.reports.values():
-        rules = ", ".join(f"{k} {v}" for k, v in sorted(report.by_rule.items(), key=lambda kv: -kv[1]))
+        rules = ", ".join(
+            f"{k} {v}" for k, v in sorted(report.by_rule.items(), key=lambda kv: -kv[1])
+        )
         nulled = sum(report.nulled.values())
         if nulled:
             rules += f"{'; ' if rules else ''}{nulled} values nulled"
@@ -191,8 +199,9 @@ def features(
         cfg, base = _load(config, customers, transactions, loans, labels, extra)
         as_of_date = _parse_date(as_of, "--as-of")
         if as_of_date is not None:
-            cfg = cfg.model_copy(update={"features": cfg.features.model_copy(
-                update={"as_of": as_of_date})})
+            cfg = cfg.model_copy(
+                update={"features": cfg.features.model_copy(update={"as_of": as_of_date})}
+            )
         with _steps(quiet) as step:
             run = run_features(cfg, base, out, _parse_date(today, "--today"), step)
         if not quiet:
@@ -202,14 +211,19 @@ def features(
                 f"features as of {run.plan.as_of} -> {run.features_path}"
             )
             if run.plan.omitted:
-                console.print(f"Not computed (data lacks what they need): "
-                              f"{', '.join(sorted(run.plan.omitted))}", style="dim")
+                console.print(
+                    f"Not computed (data lacks what they need): "
+                    f"{', '.join(sorted(run.plan.omitted))}",
+                    style="dim",
+                )
 
 
 @app.command()
 def generate(
     out: OutOpt,
-    n_customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Customers.")] = 10_000,
+    n_customers: Annotated[
+        int, typer.Option("--customers", "-n", min=1, help="Customers.")
+    ] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
     tx_per_customer: Annotated[
         float, typer.Option("--tx-per-customer", min=0.1, help="Average transactions.")
@@ -226,19 +240,29 @@ def generate(
         if fmt not in ("parquet", "csv"):
             raise ConfigError(f"--format must be parquet or csv, not {fmt!r}")
         file_format: Literal["parquet", "csv"] = "parquet" if fmt == "parquet" else "csv"
-        kwargs: dict[str, Any] = {"tx_per_customer": tx_per_customer, "fmt": file_format,
-                                  "dirty_rows": not clean}
+        kwargs: dict[str, Any] = {
+            "tx_per_customer": tx_per_customer,
+            "fmt": file_format,
+            "dirty_rows": not clean,
+        }
         if quiet:
             bank = generate_bank(out, n_customers, seed, **kwargs)
         else:
             with Progress(
-                TextColumn("generating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} customers"),
-                TimeElapsedColumn(), console=errors, transient=True,
+                TextColumn("generating"),
+                BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} customers"),
+                TimeElapsedColumn(),
+                console=errors,
+                transient=True,
             ) as progress:
                 task = progress.add_task("generate", total=n_customers)
                 bank = generate_bank(
-                    out, n_customers, seed,
-                    progress=lambda done: progress.update(task, completed=done), **kwargs,
+                    out,
+                    n_customers,
+                    seed,
+                    progress=lambda done: progress.update(task, completed=done),
+                    **kwargs,
                 )
             console.print(
                 f"Wrote {bank.n_customers:,} customers, {bank.n_transactions:,} transactions and "
@@ -253,4 +277,4 @@ def version() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -65,13 +65,21 @@ def run_validation(
     if progress:
         progress("writing clean tables and rejects")
     for name in TABLE_ORDER:
-        write_query(con, f"SELECT * FROM {result.clean[name]}", out_dir / "clean" / f"{name}.parquet",
-                    "parquet")
+        write_query(
+            con,
+            f"SELECT * FROM {result.clean[name]}",
+            out_dir / "clean" / f"{name}.parquet",
+            "parquet",
+        )
     rejects = f'SELECT * FROM {REJECTS} ORDER BY "table", "row"'
     write_query(con, rejects, out_dir / "rejects.csv", "csv")
     write_query(con, rejects, out_dir / "rejects.parquet", "parquet")
-    write_query(con, f'SELECT * FROM {NULLED} ORDER BY "table", "row", "column"',
-                out_dir / "nulled_values.csv", "csv")
+    write_query(
+        con,
+        f'SELECT * FROM {NULLED} ORDER BY "table", "row", "column"',
+        out_dir / "nulled_values.csv",
+        "csv",
+    )
     write_json(out_dir / "validation.json", {"finintel_version": __version__, **result.to_dict()})
     return ValidationRun(con, result, out_dir)
 
@@ -100,16 +108,24 @@ def run_features(
 
 def feature_manifest(plan: FeaturePlan, n_customers: int) -> dict[str, Any]:
     """What the feature table holds: the plan, and each column's meaning and unit."""
-    described = {name: {"description": f.description, "unit": f.unit}
-                 for name, f in CATALOG.items()}
+    described = {
+        name: {"description": f.description, "unit": f.unit} for name, f in CATALOG.items()
+    }
     columns = {}
     for name in feature_columns(plan):
         if name in described:
             columns[name] = described[name]
         elif name in plan.extra_columns:
-            columns[name] = {"description": "extra column declared in the config", "unit": "as given"}
+            columns[name] = {
+                "description": "extra column declared in the config",
+                "unit": "as given",
+            }
         else:
             mix = MIX_FEATURES[0] if name.startswith("channel_share_") else MIX_FEATURES[1]
             columns[name] = {"description": mix.description, "unit": mix.unit}
-    return {"finintel_version": __version__, "customers": n_customers, "plan": plan.to_dict(),
-            "columns": columns}
+    return {
+        "finintel_version": __version__,
+        "customers": n_customers,
+        "plan": plan.to_dict(),
+        "columns": columns,
+    }

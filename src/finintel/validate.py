@@ -136,12 +136,12 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 def _create_outputs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
-        f"CREATE OR REPLACE TABLE {REJECTS} (\"table\" VARCHAR, source VARCHAR, \"row\" BIGINT, "
-        "rule VARCHAR, \"column\" VARCHAR, reason VARCHAR, raw VARCHAR)"
+        f'CREATE OR REPLACE TABLE {REJECTS} ("table" VARCHAR, source VARCHAR, "row" BIGINT, '
+        'rule VARCHAR, "column" VARCHAR, reason VARCHAR, raw VARCHAR)'
     )
     con.execute(
-        f"CREATE OR REPLACE TABLE {NULLED} (\"table\" VARCHAR, source VARCHAR, \"row\" BIGINT, "
-        "\"column\" VARCHAR, rule VARCHAR, reason VARCHAR, raw_value VARCHAR)"
+        f'CREATE OR REPLACE TABLE {NULLED} ("table" VARCHAR, source VARCHAR, "row" BIGINT, '
+        '"column" VARCHAR, rule VARCHAR, reason VARCHAR, raw_value VARCHAR)'
     )
 
 
@@ -153,17 +153,23 @@ def _empty_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 def _columns_of(mapped: MappedTable) -> list[tuple[Column, str, ColumnSpec]]:
     """(column, raw SQL, spec) for every mapped canonical and extra column, in schema order."""
     table = TABLES[mapped.name]
-    cols = [(table.column(n), mapped.raw_sql[n], mapped.specs[n]) for n in table.names
-            if n in mapped.raw_sql]
+    cols = [
+        (table.column(n), mapped.raw_sql[n], mapped.specs[n])
+        for n in table.names
+        if n in mapped.raw_sql
+    ]
     for name, sql in mapped.extra_sql.items():
         extra = Column(name, Kind.NUMBER, "extra numeric column declared in the config")
         cols.append((extra, sql, mapped.extra_specs[name]))
     if mapped.name == "transactions" and mapped.amount_sign == "positive":
         # The sign comes from the direction column: it must be valid and the amount positive.
-        stricter = {"amount": {"min_value": 0}, "direction": {"required": True}}
-        cols = [
-            (dataclasses.replace(c, **stricter.get(c.name, {})), s, sp) for c, s, sp in cols
-        ]
+        stricter = {
+            "amount": dataclasses.replace(TABLES["transactions"].column("amount"), min_value=0),
+            "direction": dataclasses.replace(
+                TABLES["transactions"].column("direction"), required=True
+            ),
+        }
+        cols = [(stricter.get(c.name, c), s, sp) for c, s, sp in cols]
     return cols
 
 
@@ -179,20 +185,26 @@ def _check_rows(
     parsers: list[ColumnParser] = [
         column_parser(col, types[col.name], spec, settings, today) for col, _, spec in cols
     ]
-    if mapped.name == "transactions" and "direction" in mapped.raw_sql:
-        if mapped.amount_sign != "positive":
-            raise ConfigError(
+    signed = mapped.amount_sign != "positive"
+    if mapped.name == "transactions" and "direction" in mapped.raw_sql and signed:
+        raise ConfigError(
                 "[transactions] maps a direction column and also says amounts are signed "
                 f"(amount_sign = {mapped.amount_sign!r}); use one or the other"
             )
     stage1 = ", ".join(
-        [f"src._row AS _row"]
+        ["src._row AS _row"]
         + [
             f"{p.text_sql.format(raw=raw)} AS {quote_ident('t:' + p.column.name)}"
             for p, (_, raw, _) in zip(parsers, cols, strict=True)
         ]
-        + [f"({j.matched_sql}) AS {quote_ident(f'j:{i}')}" for i, j in enumerate(mapped.join_checks)]
-        + [f"({j.reason_sql}) AS {quote_ident(f'jr:{i}')}" for i, j in enumerate(mapped.join_checks)]
+        + [
+            f"({j.matched_sql}) AS {quote_ident(f'j:{i}')}"
+            for i, j in enumerate(mapped.join_checks)
+        ]
+        + [
+            f"({j.reason_sql}) AS {quote_ident(f'jr:{i}')}"
+            for i, j in enumerate(mapped.join_checks)
+        ]
     )
     stage2 = ", ".join(
         f"{p.parsed(quote_ident('t:' + p.column.name))} AS {quote_ident('p:' + p.column.name)}"
@@ -250,10 +262,10 @@ def _signed_amounts(values: list[str], sign: str) -> list[str]:
     negative, positive = ("debit", "credit") if sign == "negative_is_debit" else ("credit", "debit")
     amount = quote_ident("p:amount")
     out = [v for v in values if not v.endswith(' AS "amount"')]
-    out.append(f"abs({amount}) AS \"amount\"")
+    out.append(f'abs({amount}) AS "amount"')
     out.append(
         f"CASE WHEN {amount} < 0 THEN '{negative}' WHEN {amount} >= 0 THEN '{positive}' END "
-        "AS \"direction\""
+        'AS "direction"'
     )
     return out
 
@@ -358,7 +370,9 @@ def _quarantine_orphans(
     known = "clean_customers" if _exists(con, "clean_customers") else None
     if known is None:
         return
-    rejected_join = f"LEFT JOIN ({quarantined}) q ON q.customer_id = o.customer_id" if has_checked else ""
+    rejected_join = (
+        f"LEFT JOIN ({quarantined}) q ON q.customer_id = o.customer_id" if has_checked else ""
+    )
     reason = (
         "CASE WHEN q.first_row IS NOT NULL THEN concat('customer_id ''', o.customer_id, "
         "''' was quarantined in customers row ', q.first_row) ELSE concat('customer_id ''', "
@@ -390,11 +404,11 @@ def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
 def _report(con: duckdb.DuckDBPyConnection, mapped: MappedTable, name: str) -> TableReport:
     clean = _scalar(con, f"SELECT count(*) FROM clean_{name}")
     rules = con.execute(
-        f"SELECT rule, count(*) FROM {REJECTS} WHERE \"table\" = ? GROUP BY rule ORDER BY rule",
+        f'SELECT rule, count(*) FROM {REJECTS} WHERE "table" = ? GROUP BY rule ORDER BY rule',
         [name],
     ).fetchall()
     nulled = con.execute(
-        f"SELECT \"column\" || ':' || rule, count(*) FROM {NULLED} WHERE \"table\" = ? "
+        f'SELECT "column" || \':\' || rule, count(*) FROM {NULLED} WHERE "table" = ? '
         "GROUP BY ALL ORDER BY 1",
         [name],
     ).fetchall()

@@ -29,7 +29,11 @@ from finintel.features.catalog import FEATURES, MIX_FEATURES, Feature
 from finintel.readers import quote_ident, quote_literal
 
 PROFILE_COLUMNS = (
-    "annual_income", "account_balance", "credit_limit", "loan_balance", "credit_score",
+    "annual_income",
+    "account_balance",
+    "credit_limit",
+    "loan_balance",
+    "credit_score",
     "employment_years",
 )
 
@@ -107,8 +111,11 @@ def plan_features(
             chosen.append(feature.name)
     levels = {}
     for mix in ("channel", "category"):
-        levels[mix] = _top_levels(con, names["transactions"], mix, settings.max_mix_levels, as_of) \
-            if mix in caps else []
+        levels[mix] = (
+            _top_levels(con, names["transactions"], mix, settings.max_mix_levels, as_of)
+            if mix in caps
+            else []
+        )
         if mix not in caps:
             omitted[next(f.name for f in MIX_FEATURES if mix in f.needs)] = f"the data has no {mix}"
     return FeaturePlan(
@@ -157,21 +164,26 @@ def feature_query(plan: FeaturePlan, tables: dict[str, str] | None = None) -> st
     selected += [f"c.{quote_ident(e)}::DOUBLE AS {quote_ident(e)}" for e in plan.extra_columns]
     joins = ""
     if "transactions" in plan.capabilities:
-        joins += f" LEFT JOIN ({_transaction_aggregates(plan, names['transactions'])}) t " \
-                 "ON t.customer_id = c.customer_id"
+        joins += (
+            f" LEFT JOIN ({_transaction_aggregates(plan, names['transactions'])}) t "
+            "ON t.customer_id = c.customer_id"
+        )
     else:
-        joins += " LEFT JOIN (SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS first_ts) t " \
-                 "ON false"
+        joins += (
+            " LEFT JOIN (SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS first_ts) t "
+            "ON false"
+        )
     if "loans" in plan.capabilities:
-        joins += f" LEFT JOIN ({_loan_aggregates(plan, names['loans'])}) l " \
-                 "ON l.customer_id = c.customer_id"
+        joins += (
+            f" LEFT JOIN ({_loan_aggregates(plan, names['loans'])}) l "
+            "ON l.customer_id = c.customer_id"
+        )
     else:
-        joins += " LEFT JOIN (SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS exposure) l " \
-                 "ON false"
+        joins += (
+            " LEFT JOIN (SELECT NULL::VARCHAR AS customer_id, NULL::DOUBLE AS exposure) l ON false"
+        )
     body = ", ".join(["c.customer_id", *selected])
-    return (
-        f"SELECT {body} FROM {quote_ident(names['customers'])} c{joins} ORDER BY c.customer_id"
-    )
+    return f"SELECT {body} FROM {quote_ident(names['customers'])} c{joins} ORDER BY c.customer_id"
 
 
 def _expr(feature: Feature, params: dict[str, str]) -> str:
@@ -181,19 +193,27 @@ def _expr(feature: Feature, params: dict[str, str]) -> str:
 def _mix_exprs(plan: FeaturePlan) -> list[str]:
     out = []
     for i, slug in enumerate(_slugs(plan.channels)):
-        out.append(f"CASE WHEN t.n > 0 THEN t.ch_{i}::DOUBLE / t.n ELSE 0 END "
-                   f"AS {quote_ident('channel_share_' + slug)}")
+        out.append(
+            f"CASE WHEN t.n > 0 THEN t.ch_{i}::DOUBLE / t.n ELSE 0 END "
+            f"AS {quote_ident('channel_share_' + slug)}"
+        )
     if plan.channels:
         known = " + ".join(f"t.ch_{i}" for i in range(len(plan.channels)))
-        out.append(f"CASE WHEN t.n > 0 THEN (t.n - ({known}))::DOUBLE / t.n ELSE 0 END "
-                   "AS channel_share_other")
+        out.append(
+            f"CASE WHEN t.n > 0 THEN (t.n - ({known}))::DOUBLE / t.n ELSE 0 END "
+            "AS channel_share_other"
+        )
     for i, slug in enumerate(_slugs(plan.categories)):
-        out.append(f"CASE WHEN t.debit_total > 0 THEN t.cat_{i}::DOUBLE / t.debit_total::DOUBLE "
-                   f"ELSE 0 END AS {quote_ident('category_spend_share_' + slug)}")
+        out.append(
+            f"CASE WHEN t.debit_total > 0 THEN t.cat_{i}::DOUBLE / t.debit_total::DOUBLE "
+            f"ELSE 0 END AS {quote_ident('category_spend_share_' + slug)}"
+        )
     if plan.categories:
         known = " + ".join(f"t.cat_{i}" for i in range(len(plan.categories)))
-        out.append(f"CASE WHEN t.debit_total > 0 THEN (t.debit_total - ({known}))::DOUBLE / "
-                   "t.debit_total::DOUBLE ELSE 0 END AS category_spend_share_other")
+        out.append(
+            f"CASE WHEN t.debit_total > 0 THEN (t.debit_total - ({known}))::DOUBLE / "
+            "t.debit_total::DOUBLE ELSE 0 END AS category_spend_share_other"
+        )
     return out
 
 
@@ -256,7 +276,8 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
 def _loan_aggregates(plan: FeaturePlan, relation: str) -> str:
     as_of = f"DATE '{plan.as_of.isoformat()}'"
     running = (
-        f"(start_date IS NULL OR start_date <= {as_of}) AND (end_date IS NULL OR end_date >= {as_of})"
+        f"(start_date IS NULL OR start_date <= {as_of}) "
+        f"AND (end_date IS NULL OR end_date >= {as_of})"
     )
     return (
         "SELECT customer_id, count(*) AS n_loans, sum(amount) AS total, "
