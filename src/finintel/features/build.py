@@ -205,11 +205,11 @@ def _mix_exprs(plan: FeaturePlan) -> list[str]:
         )
     for i, slug in enumerate(_slugs(plan.categories)):
         out.append(
-            f"CASE WHEN t.debit_total > 0 THEN t.cat_{i}::DOUBLE / t.debit_total::DOUBLE "
+            f"CASE WHEN t.debit_total > 0 THEN coalesce(t.cat_{i}, 0)::DOUBLE / t.debit_total::DOUBLE "
             f"ELSE 0 END AS {quote_ident('category_spend_share_' + slug)}"
         )
     if plan.categories:
-        known = " + ".join(f"t.cat_{i}" for i in range(len(plan.categories)))
+        known = " + ".join(f"coalesce(t.cat_{i}, 0)" for i in range(len(plan.categories)))
         out.append(
             f"CASE WHEN t.debit_total > 0 THEN (t.debit_total - ({known}))::DOUBLE / "
             "t.debit_total::DOUBLE ELSE 0 END AS category_spend_share_other"
@@ -318,9 +318,11 @@ def _non_null_counts(
 def _top_levels(
     con: duckdb.DuckDBPyConnection, relation: str, column: str, limit: int, as_of: date
 ) -> list[str]:
+    """The most frequent levels (by count; categories among debits, since shares are of spend)."""
+    debits_only = "AND direction = 'debit'" if column == "category" else ""
     rows = con.execute(
         f"SELECT {column}, count(*) AS n FROM {quote_ident(relation)} "
-        f"WHERE {column} IS NOT NULL AND CAST(timestamp AS DATE) <= ? "
+        f"WHERE {column} IS NOT NULL AND CAST(timestamp AS DATE) <= ? {debits_only} "
         f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT {int(limit)}",
         [as_of],
     ).fetchall()
