@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import rows, run_validate
 
+from conftest import rows, run_validate
 from finintel.config import FeatureSettings, config_for_files
 from finintel.features import FEATURES, build_features, plan_features
 
@@ -44,8 +44,16 @@ def features(write: Callable[[str, str], Path], tmp_path: Path) -> dict[str, dic
 def test_one_row_per_customer_including_inactive(features: dict[str, dict[str, object]]) -> None:
     assert sorted(features) == ["A", "B", "Z"]
     z = features["Z"]
-    for name in ("tx_count", "debit_total", "credit_total", "debit_avg", "active_months",
-                 "monthly_spend_trend", "night_share", "overdraft_days"):
+    for name in (
+        "tx_count",
+        "debit_total",
+        "credit_total",
+        "debit_avg",
+        "active_months",
+        "monthly_spend_trend",
+        "night_share",
+        "overdraft_days",
+    ):
         assert z[name] == 0, name
     assert z["recency_days"] is None
 
@@ -100,7 +108,9 @@ def test_reference_date_cuts_later_transactions(
     assert plan.window_months == 2  # data spans Jan-Feb up to the reference date
 
 
-def test_features_adapt_to_available_columns(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+def test_features_adapt_to_available_columns(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
     write("t.csv", "customer_id,timestamp,amount\nA,2024-01-01,-5\n")
     con, res = run_validate(config_for_files(None, "t.csv"), tmp_path)
     plan = plan_features(con, FeatureSettings(), res.extra_columns)

@@ -9,10 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from conftest import rows, run_validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import rows, run_validate
 from finintel.config import FeatureSettings, FinintelConfig
 from finintel.features import FeaturePlan, build_features, plan_features
 
@@ -73,7 +73,7 @@ def test_rows_in_equal_clean_plus_quarantined(
             quarantined = rows(con, f"SELECT count(*) FROM rejects WHERE \"table\" = '{name}'")
             assert quarantined == [(report.quarantined,)]
             distinct_rows = rows(
-                con, f"SELECT count(DISTINCT \"row\") FROM rejects WHERE \"table\" = '{name}'"
+                con, f'SELECT count(DISTINCT "row") FROM rejects WHERE "table" = \'{name}\''
             )
             assert distinct_rows == [(report.quarantined,)]
 
@@ -87,8 +87,15 @@ CLEAN_TX = st.tuples(
     st.sampled_from(["food", "rent", "travel"]),
     st.decimals(min_value="-1000", max_value="9000", places=2),
 )
-TX_HEADER = ["customer_id", "timestamp", "amount", "direction", "channel", "category",
-             "balance_after"]
+TX_HEADER = [
+    "customer_id",
+    "timestamp",
+    "amount",
+    "direction",
+    "channel",
+    "category",
+    "balance_after",
+]
 CUSTOMER_CSV = "customer_id,annual_income\nA,50000\nB,\nC,1000\nD,70000\nE,30000\n"
 
 
@@ -98,9 +105,7 @@ def _features(
     with TemporaryDirectory() as tmp:
         base = Path(tmp)
         (base / "c.csv").write_text(CUSTOMER_CSV)
-        (base / "t.csv").write_text(
-            _csv(TX_HEADER, [tuple(str(v) for v in r) for r in records])
-        )
+        (base / "t.csv").write_text(_csv(TX_HEADER, [tuple(str(v) for v in r) for r in records]))
         con, res = run_validate(FinintelConfig.model_validate(CSV_CONFIG), base)
         assert res.reports["transactions"].quarantined == 0
         plan = plan or plan_features(con, FeatureSettings(), res.extra_columns)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import rows, run_validate
 
+from conftest import rows, run_validate
 from finintel.config import FinintelConfig, config_for_files
 from finintel.errors import ConfigError, InputFileError
 
@@ -58,16 +58,27 @@ def test_each_rule_names_row_and_reason(result) -> None:  # type: ignore[no-unty
         ("customers", 4, "duplicate_id", "customer_id 'C1' already appears in row 1"),
         ("customers", 5, "required_missing", "customer_id is empty"),
         ("transactions", 3, "unknown_customer", "customer_id 'C9' is not in the customers table"),
-        ("transactions", 4, "future_date", "timestamp 2099-01-01 is in the future (after 2026-11-21)"),
+        (
+            "transactions",
+            4,
+            "future_date",
+            "timestamp 2099-01-01 is in the future (after 2026-11-21)",
+        ),
         ("transactions", 5, "unparseable_number", "amount 'abc' is not a number"),
         ("transactions", 6, "negative_value", "amount -3.00 is negative"),
         (
             "transactions",
             7,
             "invalid_value",
-            "direction 'sideways' is neither debit nor credit; map it with direction.map in the config",
+            "direction 'sideways' is neither debit nor credit; "
+            "map it with direction.map in the config",
         ),
-        ("transactions", 8, "malformed_row", "malformed record: Expected Number of Columns: 5 Found: 4"),
+        (
+            "transactions",
+            8,
+            "malformed_row",
+            "malformed record: Expected Number of Columns: 5 Found: 4",
+        ),
         ("transactions", 10, "date_too_early", "timestamp 1850-03-01 is before 1900-01-01"),
     ]
 
@@ -137,12 +148,17 @@ def test_mapping_formats_separators_currency_and_maps(
         }
     )
     con, res = run_validate(cfg, tmp_path)
-    assert rows(con, "SELECT timestamp::DATE::VARCHAR, amount::VARCHAR, direction FROM clean_transactions") == [
+    assert rows(
+        con, "SELECT timestamp::DATE::VARCHAR, amount::VARCHAR, direction FROM clean_transactions"
+    ) == [
         ("2023-12-31", "1234.50", "debit"),
         ("2024-01-01", "10.00", "credit"),
     ]
     assert rows(con, "SELECT rule, reason FROM rejects") == [
-        ("unparseable_date", "timestamp '2024-13-01' does not match the format(s) %d.%m.%Y, %Y-%m-%d")
+        (
+            "unparseable_date",
+            "timestamp '2024-13-01' does not match the format(s) %d.%m.%Y, %Y-%m-%d",
+        )
     ]
     assert res.reports["transactions"].rows_in == 3
 
@@ -155,8 +171,12 @@ def test_join_maps_accounts_to_customers(write: Callable[[str, str], Path], tmp_
             "transactions": {
                 "path": "tx.csv",
                 "joins": [
-                    {"name": "own", "path": "owners.csv", "on": {"account": "account"},
-                     "filter": "type = 'OWNER'"}
+                    {
+                        "name": "own",
+                        "path": "owners.csv",
+                        "on": {"account": "account"},
+                        "filter": "type = 'OWNER'",
+                    }
                 ],
                 "columns": {"customer_id": "own.client", "timestamp": "ts", "amount": "amt"},
             }
@@ -169,13 +189,19 @@ def test_join_maps_accounts_to_customers(write: Callable[[str, str], Path], tmp_
     ]
 
 
-def test_join_that_is_not_unique_is_refused(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+def test_join_that_is_not_unique_is_refused(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
     write("tx.csv", "account,ts,amt\n1,2024-01-01,5\n")
     write("owners.csv", "account,client\n1,K1\n1,K2\n")
     cfg = FinintelConfig.model_validate(
-        {"transactions": {"path": "tx.csv", "joins": [{"name": "own", "path": "owners.csv",
-         "on": {"account": "account"}}], "columns": {"customer_id": "own.client",
-         "timestamp": "ts", "amount": "amt"}}}
+        {
+            "transactions": {
+                "path": "tx.csv",
+                "joins": [{"name": "own", "path": "owners.csv", "on": {"account": "account"}}],
+                "columns": {"customer_id": "own.client", "timestamp": "ts", "amount": "amt"},
+            }
+        }
     )
     with pytest.raises(ConfigError, match="a join must find at most one row per key"):
         run_validate(cfg, tmp_path)
@@ -186,16 +212,21 @@ def test_join_that_is_not_unique_is_refused(write: Callable[[str, str], Path], t
     [
         (b"", "the file is empty"),
         (b"\x00\x01\x02binary\x00garbage" * 50, "looks like a binary file"),
-        ("customer_id,timestamp,amount\nC1,2024-01-01,5\nJ\xe9r\xf4me,2024-01-01,5\n".encode("latin-1"),
-         "is not valid UTF-8 (line 3"),
+        (
+            "customer_id,timestamp,amount\nC1,2024-01-01,5\nJ\xe9r\xf4me,2024-01-01,5\n".encode(
+                "latin-1"
+            ),
+            "is not valid UTF-8 (line 3",
+        ),
         (b"customer_id;timestamp;amount\nC1;2024-01-01;5\n", None),
-        (b"customer_id,amount\nC1,5\n", "required transactions column(s) ['timestamp'] are missing"),
+        (
+            b"customer_id,amount\nC1,5\n",
+            "required transactions column(s) ['timestamp'] are missing",
+        ),
         (b"customer_id,timestamp,amount\n", "has no data rows"),
     ],
 )
-def test_malformed_files_name_the_file(
-    tmp_path: Path, content: bytes, message: str | None
-) -> None:
+def test_malformed_files_name_the_file(tmp_path: Path, content: bytes, message: str | None) -> None:
     (tmp_path / "t.csv").write_bytes(content)
     cfg = config_for_files(None, "t.csv")
     if message is None:  # a ';' file is sniffed correctly without a config
@@ -223,8 +254,9 @@ def test_parquet_and_json_sources(tmp_path: Path) -> None:
         "('B', TIMESTAMP '2024-01-02 09:00', -1.0, 'debit')) t(customer_id, timestamp, amount, "
         f"direction)) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)"
     )
-    (tmp_path / "c.jsonl").write_text('{"customer_id": "A", "annual_income": 10}\n'
-                                      '{"customer_id": "B", "annual_income": "x"}\n')
+    (tmp_path / "c.jsonl").write_text(
+        '{"customer_id": "A", "annual_income": 10}\n{"customer_id": "B", "annual_income": "x"}\n'
+    )
     con2, res = run_validate(config_for_files("c.jsonl", "t.parquet"), tmp_path)
     assert res.reports["transactions"].by_rule == {"negative_value": 1}
     assert rows(con2, 'SELECT "row" FROM rejects') == [(2,)]
