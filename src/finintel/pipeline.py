@@ -107,22 +107,17 @@ def run_features(
 
 
 def feature_manifest(plan: FeaturePlan, n_customers: int) -> dict[str, Any]:
-    """What the feature table holds: the plan, and each column's meaning and unit."""
-    described = {
-        name: {"description": f.description, "unit": f.unit} for name, f in CATALOG.items()
-    }
-    columns = {}
+    """What the feature table holds: the plan, and each column (in order) with meaning and unit."""
+    columns = []
     for name in feature_columns(plan):
-        if name in described:
-            columns[name] = described[name]
+        if name in CATALOG:
+            description, unit = CATALOG[name].description, CATALOG[name].unit
         elif name in plan.extra_columns:
-            columns[name] = {
-                "description": "extra column declared in the config",
-                "unit": "as given",
-            }
+            description, unit = "extra column declared in the config", "as given"
         else:
             mix = MIX_FEATURES[0] if name.startswith("channel_share_") else MIX_FEATURES[1]
-            columns[name] = {"description": mix.description, "unit": mix.unit}
+            description, unit = mix.description, mix.unit
+        columns.append({"name": name, "description": description, "unit": unit})
     return {
         "finintel_version": __version__,
         "customers": n_customers,

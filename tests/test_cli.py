@@ -1,0 +1,114 @@
+"""The command line end to end: generate -> validate -> features, and clean failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from finintel.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bank")
+    result = runner.invoke(
+        app, ["generate", "--customers", "300", "--seed", "3", "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_features_from_generated_bank(bank: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "features",
+            "--customers",
+            str(bank / "customers.parquet"),
+            "--transactions",
+            str(bank / "transactions.parquet"),
+            "--loans",
+            str(bank / "loans.parquet"),
+            "--out",
+            str(tmp_path),
+            "--today",
+            "2026-11-21",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Features: " in result.output
+    report = json.loads((tmp_path / "validation.json").read_text())
+    for table in report["tables"].values():
+        assert table["rows_in"] == table["clean"] + table["quarantined"]
+    # the generator plants dirty rows; they must show up in the rejects
+    assert report["tables"]["transactions"]["quarantined"] > 0
+    assert report["tables"]["customers"]["by_rule"].get("duplicate_id", 0) >= 1
+    manifest = json.loads((tmp_path / "features.json").read_text())
+    header = (tmp_path / "features.csv").read_text().splitlines()[0].split(",")
+    assert header[0] == "customer_id" and header[1:] == [c["name"] for c in manifest["columns"]]
+    lines = (tmp_path / "features.csv").read_text().splitlines()
+    assert len(lines) - 1 == report["tables"]["customers"]["clean"] == manifest["customers"]
+    for name in (
+        "rejects.csv",
+        "rejects.parquet",
+        "nulled_values.csv",
+        "features.parquet",
+        "clean/transactions.parquet",
+    ):
+        assert (tmp_path / name).stat().st_size > 0
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_same_input_same_output(bank: Path, tmp_path: Path) -> None:
+    args = [
+        "features",
+        "--customers",
+        str(bank / "customers.parquet"),
+        "--transactions",
+        str(bank / "transactions.parquet"),
+        "--today",
+        "2026-11-21",
+        "--quiet",
+        "--out",
+    ]
+    assert runner.invoke(app, [*args, str(tmp_path / "a")]).exit_code == 0
+    assert runner.invoke(app, [*args, str(tmp_path / "b")]).exit_code == 0
+    for name in ("features.csv", "rejects.csv", "nulled_values.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--customers", "missing.csv"], "missing.csv: file not found"),
+        ([], "give --config CFG, or --customers and/or --transactions files"),
+        (["--config", "nope.toml"], "nope.toml: config file not found"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(
+    tmp_path: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["validate", *args, "--out", "out"])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_names_the_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[transactions]\npath = "t.csv"\n[transactions.columns]\nwhen = "ts"\n')
+    result = runner.invoke(app, ["validate", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "unknown column(s) ['when']" in " ".join(result.output.split())
+
+
+def test_help_on_every_command() -> None:
+    for command in ("generate", "validate", "features"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "--out" in result.output
