@@ -43,7 +43,8 @@ from finintel.readers import connect
 clean = Path({out!r}) / "validated" / "clean"
 con = connect()
 for name in ("customers", "transactions", "loans"):
-    con.execute(f"CREATE VIEW clean_{{name}} AS SELECT * FROM read_parquet('{{clean}}/{{name}}.parquet')")
+    path = clean / f"{{name}}.parquet"
+    con.execute(f"CREATE VIEW clean_{{name}} AS SELECT * FROM read_parquet('{{path}}')")
 plan = plan_features(con, FeatureSettings())
 build_features(con, plan)
 assert con.execute("SELECT count(*) FROM features").fetchall()[0][0] > 0

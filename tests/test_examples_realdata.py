@@ -178,7 +178,7 @@ def test_counts(name: str) -> None:
 def test_inu_bank_repeated_transaction_rows_are_duplicates() -> None:
     con, _ = run("inu_bank")
     # File rows 2-5 are transaction 2, repeated once per loan of customer 91.
-    (rule, column, reason, raw), = rejects(con, "transactions", 3)
+    ((rule, column, reason, raw),) = rejects(con, "transactions", 3)
     assert (rule, column) == ("duplicate_id", "transaction_id")
     assert reason == "transaction_id '2' already appears in row 2"
     assert json.loads(raw)["Loan_ID"] == "48.0"
@@ -296,9 +296,10 @@ def test_berka_loans_and_labels() -> None:
     ]
     assert rows(con, "SELECT defaulted FROM clean_labels WHERE customer_id = '2166'") == [(1,)]
     # B (31) + D (45) are the defaults.
-    assert rows(
-        con, "SELECT defaulted, count(*) FROM clean_labels GROUP BY ALL ORDER BY 1"
-    ) == [(0, 606), (1, 76)]
+    assert rows(con, "SELECT defaulted, count(*) FROM clean_labels GROUP BY ALL ORDER BY 1") == [
+        (0, 606),
+        (1, 76),
+    ]
 
 
 # ------------------------------------------------------------------------------ kaggle
@@ -340,8 +341,16 @@ def test_kaggle_transactions() -> None:
     con, _ = run("kaggle_bank_transactions")
     # T1: 02-08-2016 at 143207.
     assert rows(con, "SELECT * FROM clean_transactions LIMIT 1") == [
-        ("C5841053", datetime(2016, 8, 2, 14, 32, 7), Decimal("25.00"), "T1", "debit", None,
-         None, None)
+        (
+            "C5841053",
+            datetime(2016, 8, 2, 14, 32, 7),
+            Decimal("25.00"),
+            "T1",
+            "debit",
+            None,
+            None,
+            None,
+        )
     ]
     # TransactionTime is an integer: 633 is 00:06:33 and 400 is 00:04:00.
     assert rows(
@@ -369,9 +378,9 @@ def test_cc_general_blanks_are_missing_not_errors() -> None:
     ) == [("C15349", None, 18.400472, 6.0)]
     assert rows(con, "SELECT count(*) FROM rejects") == [(0,)]
     assert rows(con, "SELECT count(*) FROM nulled_values") == [(0,)]
-    assert rows(
-        con, "SELECT count(*) FROM clean_customers WHERE minimum_payments IS NULL"
-    ) == [(313,)]
+    assert rows(con, "SELECT count(*) FROM clean_customers WHERE minimum_payments IS NULL") == [
+        (313,)
+    ]
     # A real oddity kept as it is: eight "frequencies" above 1.
     assert rows(
         con,
@@ -420,6 +429,6 @@ def test_cdnow_zero_dollar_purchases_are_kept() -> None:
         ("00455", datetime(1997, 1, 2), Decimal("0.00"), None, "debit", None, None, None)
     ]
     assert rows(con, "SELECT count(*) FROM clean_transactions WHERE amount = 0") == [(80,)]
-    assert rows(
-        con, "SELECT min(timestamp), max(timestamp) FROM clean_transactions"
-    ) == [(datetime(1997, 1, 1), datetime(1998, 6, 30))]
+    assert rows(con, "SELECT min(timestamp), max(timestamp) FROM clean_transactions") == [
+        (datetime(1997, 1, 1), datetime(1998, 6, 30))
+    ]

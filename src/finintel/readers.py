@@ -9,14 +9,14 @@ empty, binary, badly encoded, undetectable dialect) raise `InputFileError` namin
 
 Example:
     >>> con = connect()
-    >>> src = read_source(con, SourceSpec(path="customers.csv"), Path("."), "raw_c")  # doctest: +SKIP
+    >>> spec = SourceSpec(path="customers.csv")
+    >>> src = read_source(con, spec, Path("."), "raw_c")  # doctest: +SKIP
     >>> src.n_rows, src.columns[:2]  # doctest: +SKIP
     (500, ['user_id', 'age'])
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +61,9 @@ class RawSource:
         return self.n_rows + len(self.malformed)
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    threads: int | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory engine connection with insertion order preserved.
 
     Example:
@@ -96,7 +98,7 @@ def detect_format(spec: SourceSpec) -> str:
 
 def resolve(path: str, base: Path) -> Path:
     """A config path made absolute against the config's base directory."""
-    candidate = Path(os.path.expanduser(path))
+    candidate = Path(path).expanduser()
     return candidate if candidate.is_absolute() else base / candidate
 
 

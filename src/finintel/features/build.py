@@ -205,8 +205,8 @@ def _mix_exprs(plan: FeaturePlan) -> list[str]:
         )
     for i, slug in enumerate(_slugs(plan.categories)):
         out.append(
-            f"CASE WHEN t.debit_total > 0 THEN coalesce(t.cat_{i}, 0)::DOUBLE / t.debit_total::DOUBLE "
-            f"ELSE 0 END AS {quote_ident('category_spend_share_' + slug)}"
+            f"CASE WHEN t.debit_total > 0 THEN coalesce(t.cat_{i}, 0)::DOUBLE "
+            f"/ t.debit_total::DOUBLE ELSE 0 END AS {quote_ident('category_spend_share_' + slug)}"
         )
     if plan.categories:
         known = " + ".join(f"coalesce(t.cat_{i}, 0)" for i in range(len(plan.categories)))
