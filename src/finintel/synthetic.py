@@ -21,10 +21,11 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,9 +41,11 @@ __all__ = [
     "CATEGORIES",
     "CHANNELS",
     "CUSTOMER_ANOMALIES",
+    "CUSTOMER_DIRTY_KINDS",
     "DIRTY_KINDS",
     "PERSONAS",
     "TRANSACTION_ANOMALIES",
+    "TRANSACTION_DIRTY_KINDS",
     "GeneratedBank",
     "generate_bank",
 ]
@@ -106,18 +109,16 @@ _PLACEHOLDER_BIRTH = date(1900, 1, 1)
 _FUTURE_YEAR_START = date(2099, 1, 1)
 _NET_SHARE = 0.72  # net pay as a share of gross annual income
 _ANOMALOUS_CUSTOMER_RATE = 0.01
-_LARGE_AMOUNT_RATE = 0.0015
-_ODD_HOUR_RATE = 0.001
-_CHANNEL_BURST_RATE = 0.0015
+_LARGE_AMOUNT_RATE = 0.0025
+_ODD_HOUR_RATE = 0.002
+_CHANNEL_BURST_RATE = 0.002
 _CUSTOMERS_PER_DIRTY_CUSTOMER = 2_000
 _CUSTOMERS_PER_DIRTY_TRANSACTION = 1_000
 
-_SPEND = 10  # number of spending categories (prefix of CATEGORIES)
 _CAT_TRANSFER = CATEGORIES.index("transfer")
 _CAT_SALARY = CATEGORIES.index("salary")
 _CAT_LOAN = CATEGORIES.index("loan_payment")
-_LEISURE = np.array([CATEGORIES[i] in {"dining", "travel", "entertainment", "shopping"}
-                     for i in range(len(CATEGORIES))])
+_LEISURE = np.array([c in {"dining", "travel", "entertainment", "shopping"} for c in CATEGORIES])
 _BILLS = np.array([c in {"utilities", "rent", "salary", "loan_payment"} for c in CATEGORIES])
 # Relative size and log-spread of amounts per category; each customer's amounts are scaled
 # to their income and spending habits.
@@ -142,8 +143,32 @@ _CATEGORY_CHANNELS = np.array(
 )
 # Relative activity by hour of day; most activity falls between 8:00 and 22:00.
 _HOUR_WEIGHTS = np.array(
-    [0.25, 0.06, 0.03, 0.02, 0.03, 0.1, 0.4, 1.2, 2.5, 3.5, 4.2, 4.6,
-     5.2, 5.0, 4.5, 4.4, 4.7, 5.3, 5.6, 5.2, 4.4, 3.3, 1.8, 0.8]
+    [
+        0.25,
+        0.03,
+        0.015,
+        0.01,
+        0.015,
+        0.1,
+        0.4,
+        1.2,
+        2.5,
+        3.5,
+        4.2,
+        4.6,
+        5.2,
+        5.0,
+        4.5,
+        4.4,
+        4.7,
+        5.3,
+        5.6,
+        5.2,
+        4.4,
+        3.3,
+        1.8,
+        0.8,
+    ]
 )
 _NIGHT_HOURS = np.array([h < 6 or h >= 22 for h in range(24)])
 # Relative activity by weekday (Monday first) for everyday, leisure and bill payments.
@@ -177,41 +202,104 @@ class _Persona:
     night: float  # multiplier on night-time activity
     categories: tuple[float, ...]  # weights of the spending categories
     channel_bias: tuple[float, ...]  # multiplier per channel
+    overdrawn: float = 0.0  # months of net pay taken off the opening balance
 
 
 _PERSONAS: tuple[_Persona, ...] = (
     _Persona(
-        "steady", share=0.25, age=(45, 10, 27, 72), income=(48_000, 0.30), tenure=(3, 18),
-        activity=1.0, min_free=2, salaried=True, credit_share=0.05, spend_ratio=0.90,
-        credit_income=0.0, balance_months=2.5, loan_prob=0.12, credit_limit=0.15, night=1.0,
+        "steady",
+        share=0.25,
+        age=(47, 9, 28, 75),
+        income=(46_000, 0.30),
+        tenure=(5, 20),
+        activity=1.0,
+        min_free=2,
+        salaried=True,
+        credit_share=0.05,
+        spend_ratio=0.90,
+        credit_income=0.0,
+        balance_months=2.5,
+        loan_prob=0.12,
+        credit_limit=0.15,
+        night=1.0,
         categories=(30, 8, 3, 14, 10, 5, 8, 6, 6, 10),
         channel_bias=(0.9, 0.6, 1.0, 1.5, 1.3),
     ),
     _Persona(
-        "wealthy_inactive", share=0.15, age=(58, 10, 35, 90), income=(150_000, 0.45),
-        tenure=(8, 35), activity=0.35, min_free=2, salaried=False, credit_share=0.4,
-        spend_ratio=1.0, credit_income=0.15, balance_months=40.0, loan_prob=0.04,
-        credit_limit=0.3, night=0.6, categories=(8, 12, 20, 6, 2, 8, 4, 25, 6, 9),
+        "wealthy_inactive",
+        share=0.15,
+        age=(58, 10, 35, 90),
+        income=(150_000, 0.45),
+        tenure=(8, 35),
+        activity=0.5,
+        min_free=4,
+        salaried=False,
+        credit_share=0.4,
+        spend_ratio=1.0,
+        credit_income=0.15,
+        balance_months=40.0,
+        loan_prob=0.04,
+        credit_limit=0.3,
+        night=0.6,
+        categories=(8, 12, 20, 6, 2, 8, 4, 25, 6, 9),
         channel_bias=(0.8, 0.8, 0.5, 4.0, 1.2),
     ),
     _Persona(
-        "most_active", share=0.20, age=(32, 7, 22, 60), income=(62_000, 0.35), tenure=(1, 12),
-        activity=4.0, min_free=8, salaried=True, credit_share=0.06, spend_ratio=0.93,
-        credit_income=0.0, balance_months=1.5, loan_prob=0.12, credit_limit=0.2, night=1.8,
+        "most_active",
+        share=0.20,
+        age=(31, 6, 21, 55),
+        income=(68_000, 0.35),
+        tenure=(0.5, 8),
+        activity=4.0,
+        min_free=8,
+        salaried=True,
+        credit_share=0.06,
+        spend_ratio=0.93,
+        credit_income=0.0,
+        balance_months=1.5,
+        loan_prob=0.12,
+        credit_limit=0.2,
+        night=1.5,
         categories=(22, 20, 5, 5, 3, 14, 4, 5, 4, 18),
         channel_bias=(1.5, 1.8, 0.4, 0.1, 0.5),
     ),
     _Persona(
-        "loan_heavy", share=0.20, age=(41, 8, 25, 67), income=(44_000, 0.35), tenure=(2, 15),
-        activity=0.6, min_free=2, salaried=True, credit_share=0.04, spend_ratio=0.99,
-        credit_income=0.0, balance_months=0.5, loan_prob=1.0, credit_limit=0.1, night=1.4,
-        categories=(28, 8, 2, 14, 10, 5, 14, 8, 5, 6), channel_bias=(0.9, 0.7, 1.5, 2.0, 1.0),
+        "loan_heavy",
+        share=0.20,
+        age=(41, 8, 25, 67),
+        income=(44_000, 0.35),
+        tenure=(2, 15),
+        activity=0.6,
+        min_free=2,
+        salaried=True,
+        credit_share=0.04,
+        spend_ratio=0.97,
+        credit_income=0.0,
+        balance_months=0.5,
+        loan_prob=1.0,
+        credit_limit=0.1,
+        night=1.4,
+        categories=(28, 8, 2, 14, 10, 5, 14, 8, 5, 6),
+        channel_bias=(0.9, 0.7, 1.5, 2.0, 1.0),
+        overdrawn=1.2,
     ),
     _Persona(
-        "young_starter", share=0.20, age=(22, 2.5, 18, 26.99), income=(19_000, 0.35),
-        tenure=(0, 3), activity=2.2, min_free=4, salaried=False, credit_share=0.3,
-        spend_ratio=0.97, credit_income=0.97, balance_months=0.8, loan_prob=0.05,
-        credit_limit=0.05, night=3.0, categories=(18, 22, 3, 3, 6, 22, 4, 6, 2, 14),
+        "young_starter",
+        share=0.20,
+        age=(22, 2.5, 18, 26.99),
+        income=(19_000, 0.35),
+        tenure=(0, 3),
+        activity=2.2,
+        min_free=4,
+        salaried=False,
+        credit_share=0.3,
+        spend_ratio=0.95,
+        credit_income=0.97,
+        balance_months=1.5,
+        loan_prob=0.05,
+        credit_limit=0.05,
+        night=2.0,
+        categories=(18, 22, 3, 3, 6, 22, 4, 6, 2, 14),
         channel_bias=(1.0, 2.2, 0.7, 0.2, 0.8),
     ),
 )
@@ -239,6 +327,7 @@ _P_CREDIT_SHARE = _persona_array("credit_share")
 _P_SPEND = _persona_array("spend_ratio")
 _P_CREDIT_INCOME = _persona_array("credit_income")
 _P_BALANCE = _persona_array("balance_months")
+_P_OVERDRAWN = _persona_array("overdrawn")
 _P_LOAN = _persona_array("loan_prob")
 _P_LIMIT = _persona_array("credit_limit")
 _CATEGORY_CDF = _cdf(np.array([p.categories for p in _PERSONAS], dtype=np.float64))
@@ -290,71 +379,64 @@ class _Calendar:
 
 @dataclass
 class _Chunk:
-    customers: pa.Table
-    transactions: pa.Table
-    loans: pa.Table
-    labels: pa.Table
-    truth_customers: pa.Table
-    truth_transactions: pa.Table
+    """The rows one chunk of customers contributes to each output file."""
+
+    tables: dict[str, pa.Table]  # keyed like _FILES
     n_transactions: int
     n_loans: int
 
 
-_CUSTOMER_COLUMNS = [c for c in CUSTOMERS.names if c != "age"]
-_CUSTOMER_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("birth_date", pa.date32()),
-        ("gender", pa.string()),
-        ("region", pa.string()),
-        ("annual_income", pa.float64()),
-        ("account_balance", pa.float64()),
-        ("credit_limit", pa.float64()),
-        ("loan_balance", pa.float64()),
-        ("credit_score", pa.int32()),
-        ("employment_years", pa.float64()),
-        ("customer_since", pa.date32()),
-    ]
-)
-_TRANSACTION_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("timestamp", pa.timestamp("us")),
-        ("amount", pa.float64()),
-        ("transaction_id", pa.string()),
-        ("direction", pa.string()),
-        ("channel", pa.string()),
-        ("category", pa.string()),
-        ("balance_after", pa.float64()),
-    ]
-)
-_LOAN_SCHEMA = pa.schema(
-    [
-        ("loan_id", pa.string()),
-        ("customer_id", pa.string()),
-        ("amount", pa.float64()),
-        ("start_date", pa.date32()),
-        ("end_date", pa.date32()),
-        ("interest_rate", pa.float64()),
-        ("status", pa.string()),
-    ]
-)
-_LABEL_SCHEMA = pa.schema([("customer_id", pa.string()), ("defaulted", pa.int32())])
-_TRUTH_CUSTOMER_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("persona", pa.string()),
-        ("is_anomalous", pa.bool_()),
-        ("anomaly_kind", pa.string()),
-    ]
-)
-_TRUTH_TRANSACTION_SCHEMA = pa.schema(
-    [("transaction_id", pa.string()), ("customer_id", pa.string()), ("anomaly_kind", pa.string())]
-)
-assert _CUSTOMER_SCHEMA.names == _CUSTOMER_COLUMNS
-assert _TRANSACTION_SCHEMA.names == TRANSACTIONS.names
-assert _LOAN_SCHEMA.names == LOANS.names
-assert _LABEL_SCHEMA.names == LABELS.names
+_TYPES: dict[str, pa.DataType] = {
+    "customer_id": pa.string(),
+    "birth_date": pa.date32(),
+    "gender": pa.string(),
+    "region": pa.string(),
+    "annual_income": pa.float64(),
+    "account_balance": pa.float64(),
+    "credit_limit": pa.float64(),
+    "loan_balance": pa.float64(),
+    "credit_score": pa.int32(),
+    "employment_years": pa.float64(),
+    "customer_since": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "amount": pa.float64(),
+    "transaction_id": pa.string(),
+    "direction": pa.string(),
+    "channel": pa.string(),
+    "category": pa.string(),
+    "balance_after": pa.float64(),
+    "loan_id": pa.string(),
+    "start_date": pa.date32(),
+    "end_date": pa.date32(),
+    "interest_rate": pa.float64(),
+    "status": pa.string(),
+    "defaulted": pa.int32(),
+    "persona": pa.string(),
+    "is_anomalous": pa.bool_(),
+    "anomaly_kind": pa.string(),
+}
+
+
+def _schema(names: Sequence[str]) -> pa.Schema:
+    return pa.schema([(name, _TYPES[name]) for name in names])
+
+
+# Output files (relative to out_dir) and their columns. Customers leave out the optional
+# `age`: birth_date is always given.
+_FILES: dict[str, tuple[str, pa.Schema]] = {
+    "customers": ("customers", _schema([c for c in CUSTOMERS.names if c != "age"])),
+    "transactions": ("transactions", _schema(TRANSACTIONS.names)),
+    "loans": ("loans", _schema(LOANS.names)),
+    "labels": ("truth/labels", _schema(LABELS.names)),
+    "truth_customers": (
+        "truth/customers",
+        _schema(["customer_id", "persona", "is_anomalous", "anomaly_kind"]),
+    ),
+    "truth_transactions": (
+        "truth/transactions",
+        _schema(["transaction_id", "customer_id", "anomaly_kind"]),
+    ),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,39 +477,27 @@ def generate_bank(
     Raises:
         ValueError: If an argument is out of range.
     """
-    _validate(n_customers, tx_per_customer, fmt, months)
+    _validate(n_customers, seed, tx_per_customer, fmt, start, months)
+    n_customers, months, tx_per_customer = int(n_customers), int(months), float(tx_per_customer)
+    if isinstance(start, datetime):
+        start = start.date()
     out_dir = Path(out_dir)
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     calendar = _make_calendar(start, months, n_customers, tx_per_customer)
 
     n_chunks = math.ceil(n_customers / _CHUNK_SIZE)
-    seeds = np.random.SeedSequence(seed).spawn(n_chunks)
+    seeds = np.random.SeedSequence(int(seed)).spawn(n_chunks)
     dirty_totals = _dirty_totals(n_customers) if dirty_rows else dict.fromkeys(DIRTY_KINDS, 0)
 
-    paths = {
-        "customers": out_dir / f"customers.{fmt}",
-        "transactions": out_dir / f"transactions.{fmt}",
-        "loans": out_dir / f"loans.{fmt}",
-        "labels": truth_dir / f"labels.{fmt}",
-        "truth_customers": truth_dir / f"customers.{fmt}",
-        "truth_transactions": truth_dir / f"transactions.{fmt}",
-    }
-    schemas = {
-        "customers": _CUSTOMER_SCHEMA,
-        "transactions": _TRANSACTION_SCHEMA,
-        "loans": _LOAN_SCHEMA,
-        "labels": _LABEL_SCHEMA,
-        "truth_customers": _TRUTH_CUSTOMER_SCHEMA,
-        "truth_transactions": _TRUTH_TRANSACTION_SCHEMA,
-    }
+    paths = {key: out_dir / f"{stem}.{fmt}" for key, (stem, _) in _FILES.items()}
     sinks: dict[str, _Sink] = {}
     n_transactions = 0
     n_loans = 0
     tx_counter = 0
     try:
-        for key, path in paths.items():
-            sinks[key] = _Sink(path, schemas[key], fmt)
+        for key, (_, schema) in _FILES.items():
+            sinks[key] = _Sink(paths[key], schema, fmt)
         for index, child in enumerate(seeds):
             first = index * _CHUNK_SIZE
             size = min(_CHUNK_SIZE, n_customers - first)
@@ -438,15 +508,11 @@ def generate_bank(
             chunk = _generate_chunk(
                 np.random.default_rng(child), calendar, first, size, tx_counter, n_loans, quota
             )
-            tx_counter += chunk.transactions.num_rows
+            tx_counter += chunk.tables["transactions"].num_rows
             n_transactions += chunk.n_transactions
             n_loans += chunk.n_loans
-            sinks["customers"].write(chunk.customers)
-            sinks["transactions"].write(chunk.transactions)
-            sinks["loans"].write(chunk.loans)
-            sinks["labels"].write(chunk.labels)
-            sinks["truth_customers"].write(chunk.truth_customers)
-            sinks["truth_transactions"].write(chunk.truth_transactions)
+            for key, table in chunk.tables.items():
+                sinks[key].write(table)
             if progress is not None:
                 progress(first + size)
         for sink in sinks.values():
@@ -472,15 +538,37 @@ def generate_bank(
     )
 
 
-def _validate(n_customers: int, tx_per_customer: float, fmt: str, months: int) -> None:
-    if isinstance(n_customers, bool) or not isinstance(n_customers, int) or n_customers < 1:
+def _validate(
+    n_customers: object,
+    seed: object,
+    tx_per_customer: object,
+    fmt: object,
+    start: object,
+    months: object,
+) -> None:
+    if not _is_int(n_customers, minimum=1):
         raise ValueError(f"n_customers must be an integer >= 1, got {n_customers!r}")
-    if not math.isfinite(tx_per_customer) or tx_per_customer <= 0:
+    if not _is_int(seed, minimum=0):
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if (
+        not isinstance(tx_per_customer, numbers.Real)
+        or isinstance(tx_per_customer, bool)
+        or not math.isfinite(tx_per_customer)
+        or tx_per_customer <= 0
+    ):
         raise ValueError(f"tx_per_customer must be a positive number, got {tx_per_customer!r}")
-    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+    if not _is_int(months, minimum=1):
         raise ValueError(f"months must be an integer >= 1, got {months!r}")
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    if not isinstance(start, date):
+        raise ValueError(f"start must be a date, got {start!r}")
+
+
+def _is_int(value: object, *, minimum: int) -> bool:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        return False
+    return int(value) >= minimum
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,12 +582,19 @@ class _Sink:
     def __init__(self, path: Path, schema: pa.Schema, fmt: str) -> None:
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self.schema = schema
         self._writer: Any
         if fmt == "parquet":
+            self.schema = schema
             self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
         else:
-            self._writer = pa_csv.CSVWriter(self.tmp, schema)
+            # Every timestamp is a whole second; CSV readers prefer them without fractions.
+            self.schema = pa.schema(
+                [
+                    pa.field(f.name, pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f
+                    for f in schema
+                ]
+            )
+            self._writer = pa_csv.CSVWriter(self.tmp, self.schema)
         self._closed = False
 
     def write(self, table: pa.Table) -> None:
@@ -641,7 +736,6 @@ class _Tx:
     channel: IntArray
     category: IntArray
     anomaly: IntArray  # index into TRANSACTION_ANOMALIES, -1 if none
-    everyday: BoolArray  # drawn from the everyday mix (not salary, loan or planted)
 
     @staticmethod
     def concat(parts: Sequence[_Tx]) -> _Tx:
@@ -668,7 +762,6 @@ class _Tx:
             channel.astype(np.int64),
             category.astype(np.int64),
             np.full(n, anomaly, dtype=np.int64),
-            np.zeros(n, dtype=np.bool_),
         )
 
 
@@ -689,12 +782,19 @@ class _People:
         return self.income * _NET_SHARE / 12.0
 
 
-def _draw(rng: np.random.Generator, cdf: FloatArray) -> IntArray:
-    """One categorical draw per row of `cdf`, an (n, k) array of cumulative probabilities."""
-    n, k = int(cdf.shape[0]), int(cdf.shape[1])
-    u = rng.random(n)
-    idx: IntArray = (u[:, None] > cdf).sum(axis=1).astype(np.int64)
-    return np.minimum(idx, k - 1)
+def _draw(rng: np.random.Generator, cdfs: FloatArray, group: IntArray) -> IntArray:
+    """One categorical draw per element of `group` from its distribution `cdfs[group]`.
+
+    `cdfs` holds one cumulative distribution per group along its last axis (each ending at
+    exactly 1); `group` indexes the flattened leading axes. Shifting group g's distribution
+    to [g, g + 1] lets a single sorted search serve all groups without an (n, k) temporary.
+    """
+    k = int(cdfs.shape[-1])
+    table = cdfs.reshape(-1, k)
+    shifted = (table + np.arange(len(table))[:, None]).ravel()
+    idx = np.searchsorted(shifted, group + rng.random(len(group)), side="right")
+    drawn: IntArray = np.minimum(idx - group * k, k - 1).astype(np.int64)
+    return drawn
 
 
 def _draw_n(rng: np.random.Generator, cdf: FloatArray, n: int) -> IntArray:
@@ -729,14 +829,13 @@ def _draw_people(rng: np.random.Generator, size: int) -> _People:
         rng.integers(0, len(CUSTOMER_ANOMALIES), size),
         -1,
     ).astype(np.int64)
-    opening = (
-        income * _NET_SHARE / 12.0
-        * np.exp(np.log(_P_BALANCE[persona]) - 0.5 * stress + 0.6 * rng.standard_normal(size))
-    )
+    months = np.exp(np.log(_P_BALANCE[persona]) - 0.5 * stress + 0.6 * rng.standard_normal(size))
+    opening = income * _NET_SHARE / 12.0 * (months - _P_OVERDRAWN[persona])
     return _People(
         persona=persona,
         stress=stress,
-        age_days=np.floor(age * 365.2425).astype(np.int64),
+        # One day more than the exact age in years, so that 18.0 is never 17 and 364 days.
+        age_days=np.ceil(age * 365.2425).astype(np.int64) + 1,
         income=income,
         tenure_days=np.floor(tenure * 365.2425).astype(np.int64),
         anomaly=anomaly,
@@ -752,7 +851,6 @@ class _LoanBook:
     end_day: IntArray
     rate: FloatArray
     active: BoolArray
-    payments: pa.Table | None = None
 
 
 def _draw_loans(
@@ -808,7 +906,7 @@ def _draw_loans(
     p_owner, p_month, sums = p_owner[active], p_month[active], sums[active]
     pay_day_frac = rng.random(size)[p_owner]
     day = cal.month_offsets[p_month] + np.floor(pay_day_frac * cal.month_lengths[p_month])
-    seconds = rng.integers(9 * 3600, 12 * 3600, len(p_owner))
+    seconds = rng.integers(9 * 3_600, 12 * 3_600, len(p_owner))
     payments = _Tx.build(
         p_owner,
         day.astype(np.int64) * _DAY_US + seconds * 1_000_000,
@@ -828,8 +926,10 @@ def _draw_loans(
     book = _LoanBook(
         owner=np.concatenate([owner, c_owner]),
         amount=np.concatenate(
-            [principal, np.maximum(np.round(people.income[c_owner] * rng.uniform(0.05, 0.4, m), -2),
-                                   500.0)]
+            [
+                principal,
+                np.maximum(np.round(people.income[c_owner] * rng.uniform(0.05, 0.4, m), -2), 500.0),
+            ]
         ),
         start_day=np.concatenate([start_day, c_start]),
         end_day=np.concatenate([end_day, c_end]),
@@ -851,7 +951,7 @@ def _ranks(groups: IntArray) -> IntArray:
 
 def _time_of_day(rng: np.random.Generator, persona: IntArray) -> IntArray:
     """Whole seconds after midnight, in microseconds, following the persona's daily rhythm."""
-    hour = _draw(rng, _HOUR_CDF[persona])
+    hour = _draw(rng, _HOUR_CDF, persona)
     return hour * _HOUR_US + rng.integers(0, 3_600, len(persona)) * 1_000_000
 
 
@@ -876,7 +976,7 @@ def _salaries(rng: np.random.Generator, people: _People, cal: _Calendar) -> _Tx:
     owner = np.repeat(who, cal.months)
     month = np.tile(np.arange(cal.months), len(who))
     day = cal.month_offsets[month] + np.floor(payday[owner] * cal.month_lengths[month])
-    seconds = rng.integers(7 * 3600, 9 * 3600, len(owner))
+    seconds = rng.integers(8 * 3_600, 10 * 3_600, len(owner))
     amount = people.monthly_net[owner] * (1.0 + 0.01 * rng.standard_normal(len(owner)))
     return _Tx.build(
         owner,
@@ -907,8 +1007,8 @@ def _everyday(rng: np.random.Generator, people: _People, cal: _Calendar) -> _Tx:
     credit[first] |= ~_P_SALARIED[persona[first]]
     second = starts[counts > 1] + 1
     credit[second] &= _P_SALARIED[persona[second]]
-    category = np.where(credit, _CAT_TRANSFER, _draw(rng, _CATEGORY_CDF[persona]))
-    channel = _draw(rng, _CHANNEL_CDF[persona, category])
+    category = np.where(credit, _CAT_TRANSFER, _draw(rng, _CATEGORY_CDF, persona))
+    channel = _draw(rng, _CHANNEL_CDF, persona * len(CATEGORIES) + category)
     # Stratified quantiles spread each customer's spending evenly over the period, so
     # balances follow income rather than the luck of the draw.
     u = (_ranks(owner) + rng.random(n)) / counts[owner]
@@ -918,29 +1018,30 @@ def _everyday(rng: np.random.Generator, people: _People, cal: _Calendar) -> _Tx:
     amount = _AMOUNT_MEDIAN[category] * np.exp(
         _AMOUNT_SIGMA[category] * volatility * rng.standard_normal(n)
     )
-    tx = _Tx.build(owner, time, amount, credit, channel, category)
-    tx.everyday[:] = True
-    return tx
+    return _Tx.build(owner, time, amount, credit, channel, category)
 
 
 def _scale_amounts(
     rng: np.random.Generator, people: _People, cal: _Calendar, fixed: _Tx, everyday: _Tx
 ) -> FloatArray:
-    """Scale everyday amounts so each customer's flows match income and spending habits.
+    """Give everyday transactions amounts that match income and spending habits.
 
-    Salaried customers receive small extra credits; the others live off their everyday
-    credits, which add up to their net income. Debits then take a persona- and stress-driven
-    share of all credits, less most of the loan payments. Returns the mean debit amount per
-    customer, the yardstick for planted anomalies.
+    Purchases keep realistic sizes (scaled gently with income). Salaried customers receive
+    small extra credits; the others live off their everyday credits, which add up to their
+    net income. Debits take a persona- and stress-driven share of all credits, less most of
+    the loan payments; what purchases leave of that goes out in bulk (rent and transfers),
+    each bulk debit carrying the share accrued since the previous one, so balances follow
+    income. Returns each customer's typical purchase, the yardstick for planted anomalies.
     """
     size = len(people.persona)
     persona = people.persona
-    salaried = _P_SALARIED[persona]
     owner = everyday.owner
     is_credit = everyday.credit
+    level = np.sqrt(people.income / 45_000.0) * np.exp(0.1 * rng.standard_normal(size))
+
     raw_credit = _sum_by(owner, everyday.amount * is_credit, size)
     credit_target = np.where(
-        salaried,
+        _P_SALARIED[persona],
         raw_credit * people.income / 50_000.0,
         people.monthly_net * cal.months * _P_CREDIT_INCOME[persona] * rng.uniform(0.85, 1.1, size),
     )
@@ -950,24 +1051,61 @@ def _scale_amounts(
     fixed_debit = _sum_by(fixed.owner, fixed.amount * ~fixed.credit, size)
     credits = fixed_credit + credit_target
 
-    ratio = _P_SPEND[persona] * np.exp(0.06 * people.stress + 0.04 * rng.standard_normal(size))
+    ratio = _P_SPEND[persona] * np.exp(0.05 * people.stress + 0.04 * rng.standard_normal(size))
     wealthy = persona == PERSONAS.index("wealthy_inactive")
     ratio = np.where(wealthy, np.exp(0.35 * rng.standard_normal(size)), ratio)
-    debit_target = np.maximum(ratio * credits - 0.8 * fixed_debit, 0.2 * credits)
-    raw_debit = _sum_by(owner, everyday.amount * ~is_credit, size)
-    debit_scale = np.divide(debit_target, raw_debit, out=np.zeros(size), where=raw_debit > 0)
+    debit_target = np.maximum(ratio * credits - 0.9 * fixed_debit, 0.2 * credits)
 
-    scale = np.where(is_credit, credit_scale[owner], debit_scale[owner])
-    everyday.amount = np.maximum(np.round(everyday.amount * scale, 2), 0.01)
-    n_debit = _sum_by(owner, ~is_credit, size)
-    fallback = people.monthly_net / 10.0
-    typical = np.divide(debit_target, n_debit, out=fallback, where=n_debit > 0)
-    return np.maximum(typical, 5.0).astype(np.float64)
+    bulk = _ensure_bulk(rng, people, everyday)
+    purchase = ~is_credit & ~bulk
+    spent = _sum_by(owner, everyday.amount * level[owner] * purchase, size)
+    cap = np.divide(0.6 * debit_target, spent, out=np.ones(size), where=spent > 0)
+    purchase_scale = level * np.minimum(cap, 1.0)
+    remainder = debit_target - np.minimum(spent, 0.6 * debit_target)
+
+    amount = np.where(
+        is_credit, everyday.amount * credit_scale[owner], everyday.amount * purchase_scale[owner]
+    )
+    amount[bulk] = _accrued_shares(owner[bulk], everyday.time[bulk], remainder)
+    everyday.amount = np.maximum(np.round(amount, 2), 0.01)
+    return np.asarray(60.0 * purchase_scale, dtype=np.float64)
 
 
-def _between(rng: np.random.Generator, lo: float, hi: float, n: int) -> IntArray:
-    """n sorted times, uniform in [lo, hi) microseconds."""
-    return np.sort(rng.uniform(lo, hi, n)).astype(np.int64)
+def _ensure_bulk(rng: np.random.Generator, people: _People, everyday: _Tx) -> BoolArray:
+    """Mark bulk debits (rent, transfers); each customer's last debit becomes one."""
+    debit = ~everyday.credit
+    bulk = debit & np.isin(everyday.category, [CATEGORIES.index("rent"), _CAT_TRANSFER])
+    rows = np.flatnonzero(debit)
+    if len(rows) == 0:
+        return bulk
+    order = rows[np.lexsort((everyday.time[rows], everyday.owner[rows]))]
+    owners = everyday.owner[order]
+    last = order[np.r_[owners[1:] != owners[:-1], True]]
+    convert = last[~bulk[last]]
+    everyday.category[convert] = _CAT_TRANSFER
+    persona = people.persona[everyday.owner[convert]]
+    everyday.channel[convert] = _draw(rng, _CHANNEL_CDF, persona * len(CATEGORIES) + _CAT_TRANSFER)
+    bulk[convert] = True
+    return bulk
+
+
+def _accrued_shares(owner: IntArray, time: IntArray, total: FloatArray) -> FloatArray:
+    """Split each customer's `total` over their rows in proportion to the time since the
+    previous row (the first row counts from the period start)."""
+    order = np.lexsort((time, owner))
+    o, t = owner[order], time[order].astype(np.float64)
+    new = np.r_[True, o[1:] != o[:-1]]
+    gap = np.where(new, t, t - np.r_[0.0, t[:-1]]) + 1.0
+    span = _sum_by(o, gap, len(total))
+    shares = np.empty(len(owner))
+    shares[order] = total[o] * gap / span[o]
+    return shares
+
+
+def _between(rng: np.random.Generator, lo: int, hi: int, n: int) -> IntArray:
+    """n sorted times in whole seconds, uniform in [lo, hi) microseconds."""
+    seconds = rng.integers(-(-lo // 1_000_000), max(hi // 1_000_000, -(-lo // 1_000_000) + 1), n)
+    return np.sort(seconds) * 1_000_000
 
 
 def _plant_customer_anomalies(
@@ -981,11 +1119,16 @@ def _plant_customer_anomalies(
     spree = np.array([shopping, CATEGORIES.index("travel"), CATEGORIES.index("entertainment")])
     parts: list[_Tx] = []
 
-    def add(c: int, time: IntArray, amount: FloatArray, credit: BoolArray,
-            channel: IntArray, category: IntArray) -> None:
+    def add(
+        c: int,
+        time: IntArray,
+        amount: FloatArray,
+        credit: BoolArray,
+        channel: IntArray,
+        category: IntArray,
+    ) -> None:
         n = len(time)
-        parts.append(_Tx.build(np.full(n, c), time, np.round(amount, 2), credit, channel,
-                               category))
+        parts.append(_Tx.build(np.full(n, c), time, np.round(amount, 2), credit, channel, category))
 
     for c in np.flatnonzero(people.anomaly >= 0).tolist():
         kind = CUSTOMER_ANOMALIES[int(people.anomaly[c])]
@@ -993,25 +1136,36 @@ def _plant_customer_anomalies(
             mine = np.flatnonzero(everyday.owner == c)
             moved = mine[rng.random(len(mine)) < 0.85]
             day = everyday.time[moved] // _DAY_US
-            everyday.time[moved] = day * _DAY_US + rng.integers(0, 5 * _HOUR_US, len(moved))
+            seconds = rng.integers(0, 5 * 3_600, len(moved))
+            everyday.time[moved] = day * _DAY_US + seconds * 1_000_000
         elif kind == "spending_spike":
             k = int(rng.integers(8, 16))
             first_day = int(rng.integers(0, max(cal.n_days - 4, 1)))
             lo = first_day * _DAY_US + 9 * _HOUR_US
             time = np.minimum(_between(rng, lo, lo + 4 * _DAY_US - 12 * _HOUR_US, k), end - 1)
-            add(c, time, typical[c] * rng.uniform(4.0, 10.0, k), np.zeros(k, np.bool_),
-                np.where(rng.random(k) < 0.6, card, online), spree[rng.integers(0, 3, k)])
+            add(
+                c,
+                time,
+                typical[c] * rng.uniform(4.0, 12.0, k),
+                np.zeros(k, np.bool_),
+                np.where(rng.random(k) < 0.6, card, online),
+                spree[rng.integers(0, 3, k)],
+            )
         elif kind == "money_mule":
             k = int(rng.integers(12, 31))
             lo = max(cal.n_days - 60, 0) * _DAY_US
             t_in = _between(rng, lo, end - 7 * _HOUR_US, k)
-            t_out = t_in + rng.integers(15 * 60_000_000, 6 * _HOUR_US, k)
+            t_out = t_in + rng.integers(15 * 60, 6 * 3_600, k) * 1_000_000
             a_in = np.round(np.exp(rng.normal(math.log(1_500.0), 0.5, k)), 2)
             a_out = a_in * rng.uniform(0.9, 0.98, k)
-            add(c, np.concatenate([t_in, t_out]), np.concatenate([a_in, a_out]),
+            add(
+                c,
+                np.concatenate([t_in, t_out]),
+                np.concatenate([a_in, a_out]),
                 np.r_[np.ones(k, np.bool_), np.zeros(k, np.bool_)],
                 np.r_[np.full(k, transfer), np.where(rng.random(k) < 0.5, online, transfer)],
-                np.full(2 * k, _CAT_TRANSFER))
+                np.full(2 * k, _CAT_TRANSFER),
+            )
         else:  # dormant_burst: silent all period, then a large credit drained within days
             k = int(rng.integers(12, 26))
             wake = max((cal.n_days - int(rng.integers(8, 15))) * _DAY_US + 10 * _HOUR_US, 0)
@@ -1019,11 +1173,17 @@ def _plant_customer_anomalies(
             weights = rng.uniform(0.5, 1.5, k)
             drained = windfall * rng.uniform(0.8, 0.95) * weights / weights.sum()
             channel = np.array([atm, online, transfer])[rng.integers(0, 3, k)]
-            category = np.where(channel == atm, cash, np.where(channel == online, shopping,
-                                                               _CAT_TRANSFER))
-            add(c, np.r_[wake, _between(rng, wake + _HOUR_US, end - 1, k)],
-                np.r_[windfall, drained], np.r_[True, np.zeros(k, np.bool_)],
-                np.r_[transfer, channel], np.r_[_CAT_TRANSFER, category])
+            category = np.where(
+                channel == atm, cash, np.where(channel == online, shopping, _CAT_TRANSFER)
+            )
+            add(
+                c,
+                np.r_[wake, _between(rng, wake + _HOUR_US, end - 1, k)],
+                np.r_[windfall, drained],
+                np.r_[True, np.zeros(k, np.bool_)],
+                np.r_[transfer, channel],
+                np.r_[_CAT_TRANSFER, category],
+            )
     return _Tx.concat(parts) if parts else _Tx.build(*_empty_tx())
 
 
@@ -1033,7 +1193,11 @@ def _empty_tx() -> tuple[IntArray, IntArray, FloatArray, BoolArray, IntArray, In
 
 
 def _plant_transaction_anomalies(
-    rng: np.random.Generator, people: _People, cal: _Calendar, everyday: _Tx, fixed: _Tx,
+    rng: np.random.Generator,
+    people: _People,
+    cal: _Calendar,
+    everyday: _Tx,
+    fixed: _Tx,
     typical: FloatArray,
 ) -> _Tx:
     """Mark large and odd-hour everyday transactions; return bursts in unused channels."""
@@ -1041,21 +1205,24 @@ def _plant_transaction_anomalies(
     normal = people.anomaly[everyday.owner] < 0
     n = len(everyday.owner)
 
+    # Large amounts dwarf everything else the customer does.
     large = normal & ~everyday.credit & (rng.random(n) < _LARGE_AMOUNT_RATE)
+    biggest = np.zeros(size)
+    np.maximum.at(biggest, everyday.owner, np.where(everyday.credit, 0.0, everyday.amount))
+    k = int(large.sum())
+    owners = everyday.owner[large]
     everyday.amount[large] = np.round(
-        np.maximum(everyday.amount[large], typical[everyday.owner[large]])
-        * rng.uniform(15.0, 40.0, int(large.sum())), 2
+        np.maximum(biggest[owners] * rng.uniform(3.0, 6.0, k), typical[owners] * 40.0), 2
     )
     everyday.anomaly[large] = TRANSACTION_ANOMALIES.index("large_amount")
 
     hour = (everyday.time % _DAY_US) // _HOUR_US
     daytime = (hour >= 8) & (hour < 21)
-    calm = ~np.isin(people.persona[everyday.owner],
-                    [PERSONAS.index("most_active"), _YOUNG])
+    calm = ~np.isin(people.persona[everyday.owner], [PERSONAS.index("most_active"), _YOUNG])
     odd = normal & ~large & daytime & calm & (rng.random(n) < _ODD_HOUR_RATE)
     day = everyday.time[odd] // _DAY_US
-    everyday.time[odd] = day * _DAY_US + rng.integers(2 * _HOUR_US, 4 * _HOUR_US + _HOUR_US // 2,
-                                                      int(odd.sum()))
+    seconds = rng.integers(2 * 3_600, 4 * 3_600 + 1_800, int(odd.sum()))
+    everyday.time[odd] = day * _DAY_US + seconds * 1_000_000
     everyday.anomaly[odd] = TRANSACTION_ANOMALIES.index("odd_hour")
 
     owners = np.concatenate([everyday.owner, fixed.owner])
@@ -1066,19 +1233,28 @@ def _plant_transaction_anomalies(
     chosen = np.flatnonzero(
         (people.anomaly < 0) & (n_tx < len(CHANNELS)) & (rng.random(size) < _CHANNEL_BURST_RATE)
     )
-    burst_category = np.array([CATEGORIES.index(c) for c in
-                               ("shopping", "shopping", "cash", "cash", "transfer")])
+    burst_category = np.array(
+        [CATEGORIES.index(c) for c in ("shopping", "shopping", "cash", "cash", "transfer")]
+    )
     parts: list[_Tx] = []
     for c in chosen.tolist():
         scores = np.where(used[c], -1.0, rng.random(len(CHANNELS)))
         channel = int(np.argmax(scores))
-        k = int(rng.integers(3, 6))
+        k = int(rng.integers(4, 8))
         lo = int(rng.integers(0, cal.n_days)) * _DAY_US + int(rng.integers(8, 20)) * _HOUR_US
-        time = _between(rng, lo, lo + _HOUR_US, k)
-        amount = np.round(typical[c] * rng.uniform(1.5, 4.0, k), 2)
-        parts.append(_Tx.build(np.full(k, c), time, amount, np.zeros(k, np.bool_),
-                               np.full(k, channel), np.full(k, burst_category[channel]),
-                               TRANSACTION_ANOMALIES.index("new_channel_burst")))
+        time = _between(rng, lo, lo + _HOUR_US // 2, k)
+        amount = np.round(typical[c] * rng.uniform(3.0, 8.0, k), 2)
+        parts.append(
+            _Tx.build(
+                np.full(k, c),
+                time,
+                amount,
+                np.zeros(k, np.bool_),
+                np.full(k, channel),
+                np.full(k, burst_category[channel]),
+                TRANSACTION_ANOMALIES.index("new_channel_burst"),
+            )
+        )
     return _Tx.concat(parts) if parts else _Tx.build(*_empty_tx())
 
 
@@ -1128,7 +1304,10 @@ def _post(tx: _Tx, opening: FloatArray) -> _Ledger:
 
 
 def _default_flags(
-    rng: np.random.Generator, people: _People, cal: _Calendar, ledger: _Ledger,
+    rng: np.random.Generator,
+    people: _People,
+    cal: _Calendar,
+    ledger: _Ledger,
     loan_balance: FloatArray,
 ) -> IntArray:
     """Defaults follow a logistic model of the customer's observable behaviour."""
@@ -1137,13 +1316,14 @@ def _default_flags(
     spend = np.clip(ledger.debit_total / (income * cal.months / 12.0), 0.0, 3.0)
     low = np.clip(ledger.min_balance / (income / 12.0), -4.0, 10.0)
     logit = (
-        -3.55
-        + 0.55 * dti
-        + 2.2 * ledger.overdraft_share
-        + 1.6 * (spend - 0.75)
-        - 0.12 * low
-        - 0.7 * np.log(income / 40_000.0)
-        + 0.35 * people.stress
+        -3.3
+        + 0.45 * dti
+        + 1.6 * ledger.overdraft_share
+        + 1.3 * (spend - 0.75)
+        - 0.1 * low
+        - 0.6 * np.log(income / 40_000.0)
+        + 0.3 * people.stress
+        + 0.8 * rng.standard_normal(len(income))  # life events no data can see
     )
     return (rng.random(len(income)) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
 
@@ -1163,6 +1343,9 @@ def _generate_chunk(
     loan_counter: int,
     quota: dict[str, int],
 ) -> _Chunk:
+    """Customers [first, first + size): their attributes, loans, salary and loan payments,
+    everyday transactions, planted anomalies, running balances, default labels, dirty rows
+    (`quota` per kind) and the output tables. Ids continue from the counters given."""
     people = _draw_people(rng, size)
     book, loan_balance, payments = _draw_loans(rng, people, cal)
     fixed = _Tx.concat([_salaries(rng, people, cal), payments])
@@ -1194,12 +1377,14 @@ def _generate_chunk(
     labels = pa.table({"customer_id": customer_ids, "defaulted": pa.array(defaulted, pa.int32())})
     loans = _loan_table(book, cal, customer_number, loan_counter)
     return _Chunk(
-        customers=customers,
-        transactions=transactions,
-        loans=loans,
-        labels=labels,
-        truth_customers=truth_customers,
-        truth_transactions=truth_tx,
+        tables={
+            "customers": customers,
+            "transactions": transactions,
+            "loans": loans,
+            "labels": labels,
+            "truth_customers": truth_customers,
+            "truth_transactions": truth_tx,
+        },
         n_transactions=len(ledger.tx.owner),
         n_loans=loans.num_rows,
     )
@@ -1217,14 +1402,17 @@ def _customer_table(
     size = len(number)
     start_days = (cal.start - _EPOCH).days
     age_years = people.age_days / 365.2425
-    birth = start_days - people.age_days - 0
+    birth = start_days - people.age_days
     since = start_days - people.tenure_days
     gender = _draw_n(rng, _cdf(_GENDER_WEIGHTS), size)
     wealthy = people.persona == PERSONAS.index("wealthy_inactive")
     region_w = np.stack([_REGION_WEIGHTS, _REGION_WEIGHTS * np.r_[2.5, np.ones(6)]])
-    region = _draw(rng, _cdf(region_w)[wealthy.astype(np.int64)])
+    region = _draw(rng, _cdf(region_w), wealthy.astype(np.int64))
     limit = people.income * _P_LIMIT[people.persona] * np.exp(0.3 * rng.standard_normal(size))
     limit = np.where(rng.random(size) < 0.1, 0.0, np.round(limit, -2))
+    # Most overdrafts stay within an agreed limit; the rest run over it.
+    agreed = np.ceil(np.maximum(-ledger.min_balance, 0.0) / 100.0) * 100.0
+    limit = np.where(rng.random(size) < 0.85, np.maximum(limit, agreed), limit)
     dti = np.minimum(loan_balance / people.income, 4.0)
     score = (
         690.0
@@ -1237,15 +1425,16 @@ def _customer_table(
     employment = np.round(np.minimum(rng.uniform(0.05, 1.0, size) * (age_years - 18.0), 45.0), 1)
     income = people.income.copy()
 
-    dup = np.zeros(0, dtype=np.int64)
+    # Dirty rows go to customers without planted anomalies (in tiny chunks, possibly several
+    # kinds to one customer). The duplicate row copies the customer's clean values.
+    n_dup, n_neg = quota["duplicate_customer_id"], quota["negative_income"]
     needed = sum(quota[k] for k in CUSTOMER_DIRTY_KINDS)
+    picks = np.zeros(0, dtype=np.int64)
     if needed:
-        picks = _pick(rng, np.flatnonzero(people.anomaly < 0), size, needed)
-        picks = rng.permutation(picks)
-        n_dup, n_neg = quota["duplicate_customer_id"], quota["negative_income"]
-        dup = np.sort(picks[:n_dup])
-        income[picks[n_dup : n_dup + n_neg]] = -income[picks[n_dup : n_dup + n_neg]]
-        birth[picks[n_dup + n_neg :]] = (_PLACEHOLDER_BIRTH - _EPOCH).days
+        picks = rng.permutation(_pick(rng, np.flatnonzero(people.anomaly < 0), size, needed))
+    dup = np.sort(picks[:n_dup])
+    negative = picks[n_dup : n_dup + n_neg]
+    placeholder = picks[n_dup + n_neg :]
 
     columns: dict[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]] = {}
 
@@ -1258,13 +1447,18 @@ def _customer_table(
     column("gender", gender, gender[dup])
     column("region", region, (region[dup] + 1 + rng.integers(0, 5, k)) % len(_REGIONS))
     column("income", income, np.round(income[dup] * rng.uniform(0.6, 1.4, k), -2))
-    column("balance", np.round(ledger.final_balance, 2),
-           np.round(ledger.final_balance[dup] * rng.uniform(0.5, 1.5, k), 2))
+    column(
+        "balance",
+        np.round(ledger.final_balance, 2),
+        np.round(ledger.final_balance[dup] * rng.uniform(0.5, 1.5, k), 2),
+    )
     column("limit", limit, limit[dup])
     column("loan", np.round(loan_balance, 2), np.round(loan_balance[dup], 2))
     column("score", score, score[dup])
     column("employment", employment, employment[dup])
-    column("since", since, since[dup] + rng.integers(30, 900, k))
+    column("since", since, since[dup] - rng.integers(30, 900, k))
+    columns["income"][0][negative] *= -1.0
+    columns["birth"][0][placeholder] = (_PLACEHOLDER_BIRTH - _EPOCH).days
 
     # Each duplicate row follows the row it copies.
     order = np.argsort(np.r_[np.arange(size) * 2, dup * 2 + 1], kind="stable")
@@ -1305,13 +1499,19 @@ def _transaction_table(
     balance = ledger.balance_cents
     host_rows: list[IntArray] = []
     dirty_parts: dict[str, list[npt.NDArray[Any]]] = {
-        "number": [], "valid": [], "time": [], "amount": [], "dup": []
+        "number": [],
+        "valid": [],
+        "time": [],
+        "amount": [],
+        "dup": [],
     }
     needed = sum(quota[k] for k in TRANSACTION_DIRTY_KINDS)
     if needed and m:
         eligible = np.flatnonzero((people.anomaly[tx.owner] < 0) & (tx.anomaly < 0))
         picks = rng.permutation(_pick(rng, eligible, m, needed))
-        unknown_first = cal.n_customers + 1 + int(number[0]) - 1
+        # Unknown ids continue after the last real one, numbered across chunks.
+        n = cal.n_customers
+        unknown_first = n + 1 + _dirty_totals(n)["unknown_customer_id"] * int(number[0] - 1) // n
         at = 0
         for kind in TRANSACTION_DIRTY_KINDS:
             rows = np.sort(picks[at : at + quota[kind]])
@@ -1326,7 +1526,8 @@ def _transaction_table(
             elif kind == "unknown_customer_id":
                 num = unknown_first + np.arange(k, dtype=np.int64)
             elif kind == "future_timestamp":
-                t = (_FUTURE_YEAR_START - _EPOCH).days * _DAY_US + (time[rows] - cal.start_us)
+                into_year = (time[rows] - cal.start_us) % (365 * _DAY_US)
+                t = (_FUTURE_YEAR_START - _EPOCH).days * _DAY_US + into_year
             elif kind == "negative_amount":
                 a = -a
             else:
@@ -1355,13 +1556,15 @@ def _transaction_table(
     def final(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return values[order]
 
-    rows_owner = np.r_[tx.owner, tx.owner[hosts]]
     transactions = pa.table(
         {
-            "customer_id": _ids("C", final(joined(owner_number, "number")), cal.id_width,
-                                valid=final(joined(valid, "valid"))),
-            "timestamp": pa.array(final(joined(time, "time")), pa.int64()).view(
-                pa.timestamp("us")),
+            "customer_id": _ids(
+                "C",
+                final(joined(owner_number, "number")),
+                cal.id_width,
+                valid=final(joined(valid, "valid")),
+            ),
+            "timestamp": pa.array(final(joined(time, "time")), pa.int64()).view(pa.timestamp("us")),
             "amount": _money(final(joined(amount, "amount"))),
             "transaction_id": _ids("T", final(serial), _TX_ID_WIDTH),
             "direction": _labels(("debit", "credit"), final(np.r_[tx.credit, tx.credit[hosts]])),
@@ -1370,7 +1573,6 @@ def _transaction_table(
             "balance_after": pa.array(final(np.r_[balance, balance[hosts]]) / 100.0, pa.float64()),
         }
     )
-    del rows_owner
     marked = np.flatnonzero(tx.anomaly >= 0)
     truth = pa.table(
         {
