@@ -132,27 +132,29 @@ def _parse_date(value: str | None, option: str) -> date | None:
 
 
 def _print_validation(result: ValidationResult, out: Path) -> None:
-    table = Table(title="Validation", title_justify="left")
-    for col in ("table", "source", "rows in", "clean", "quarantined", "rules"):
-        table.add_column(
-            col, justify="right" if col in ("rows in", "clean", "quarantined") else "left"
-        )
+    counts = Table(title="Validation: rows in = clean + quarantined", title_justify="left")
+    counts.add_column("table")
+    counts.add_column("source")
+    for col in ("rows in", "clean", "quarantined", "nulled"):
+        counts.add_column(col, justify="right")
+    rules = Table(title="Quarantined rows by rule", title_justify="left")
+    rules.add_column("table")
+    rules.add_column("rule")
+    rules.add_column("rows", justify="right")
     for report in result.reports.values():
-        rules = ", ".join(
-            f"{k} {v}" for k, v in sorted(report.by_rule.items(), key=lambda kv: -kv[1])
-        )
-        nulled = sum(report.nulled.values())
-        if nulled:
-            rules += f"{'; ' if rules else ''}{nulled} values nulled"
-        table.add_row(
+        counts.add_row(
             report.table,
-            Path(report.source).name if not report.derived else report.source,
+            report.source if report.derived else Path(report.source).name,
             "-" if report.derived else f"{report.rows_in:,}",
             f"{report.clean:,}",
             f"{report.quarantined:,}",
-            rules or "-",
+            f"{sum(report.nulled.values()):,}",
         )
-    console.print(table)
+        for rule, n in sorted(report.by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
+            rules.add_row(report.table, rule, f"{n:,}")
+    console.print(counts)
+    if rules.row_count:
+        console.print(rules)
     console.print(f"Rejected rows with reasons: {out / 'rejects.csv'}")
 
 
