@@ -231,7 +231,8 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
         "amount",
         "timestamp",
         "direction = 'debit' AS is_debit",
-        f"date_diff('month', date_trunc('month', timestamp), {as_of}) AS months_ago",
+        # date_diff counts calendar-month boundaries crossed: 0 in the reference month
+        f"date_diff('month', timestamp, {as_of}) AS months_ago",
         "dayofweek(timestamp) IN (0, 6) AS is_weekend",
     ]
     aggs = [
@@ -263,8 +264,10 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
             "sum(balance_after) AS bal_sum",
             "sum(balance_after * CAST(balance_after AS DECIMAL(20,2))) AS bal_sq",
             "count(balance_after) AS bal_n",
-            "max({'ts': timestamp, 'b': balance_after}) FILTER (balance_after IS NOT NULL).b "
-            "AS bal_last",
+            # the balance after the latest transaction; equal timestamps resolve to the higher
+            # balance, so the result does not depend on row order
+            "arg_max(balance_after, epoch_us(timestamp)::HUGEINT * 100000000000000000000 "
+            "+ CAST(balance_after * 100 AS HUGEINT)) AS bal_last",
         ]
     if plan.channels:
         rows.append("channel")
