@@ -191,30 +191,25 @@ def _expr(feature: Feature, params: dict[str, str]) -> str:
 
 
 def _mix_exprs(plan: FeaturePlan) -> list[str]:
-    out = []
-    for i, slug in enumerate(_slugs(plan.channels)):
-        out.append(
-            f"CASE WHEN t.n > 0 THEN t.ch_{i}::DOUBLE / t.n ELSE 0 END "
-            f"AS {quote_ident('channel_share_' + slug)}"
+    return _share_columns(plan.channels, "ch", "t.n", "channel_share_") + _share_columns(
+        plan.categories, "cat", "t.debit_total", "category_spend_share_"
+    )
+
+
+def _share_columns(levels: list[str], part: str, total: str, prefix: str) -> list[str]:
+    """One share column per level (aggregate `t.<part>_<i>` over `total`), plus `other`."""
+    parts = [f"coalesce(t.{part}_{i}, 0)" for i in range(len(levels))]
+    columns = [
+        f"CASE WHEN {total} > 0 THEN {p}::DOUBLE / {total}::DOUBLE ELSE 0 END "
+        f"AS {quote_ident(prefix + slug)}"
+        for p, slug in zip(parts, _slugs(levels), strict=True)
+    ]
+    if levels:
+        columns.append(
+            f"CASE WHEN {total} > 0 THEN ({total} - ({' + '.join(parts)}))::DOUBLE / "
+            f"{total}::DOUBLE ELSE 0 END AS {quote_ident(prefix + 'other')}"
         )
-    if plan.channels:
-        known = " + ".join(f"t.ch_{i}" for i in range(len(plan.channels)))
-        out.append(
-            f"CASE WHEN t.n > 0 THEN (t.n - ({known}))::DOUBLE / t.n ELSE 0 END "
-            "AS channel_share_other"
-        )
-    for i, slug in enumerate(_slugs(plan.categories)):
-        out.append(
-            f"CASE WHEN t.debit_total > 0 THEN coalesce(t.cat_{i}, 0)::DOUBLE "
-            f"/ t.debit_total::DOUBLE ELSE 0 END AS {quote_ident('category_spend_share_' + slug)}"
-        )
-    if plan.categories:
-        known = " + ".join(f"coalesce(t.cat_{i}, 0)" for i in range(len(plan.categories)))
-        out.append(
-            f"CASE WHEN t.debit_total > 0 THEN (t.debit_total - ({known}))::DOUBLE / "
-            "t.debit_total::DOUBLE ELSE 0 END AS category_spend_share_other"
-        )
-    return out
+    return columns
 
 
 def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
