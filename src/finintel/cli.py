@@ -27,6 +27,7 @@ from finintel import __version__
 from finintel.config import FinintelConfig, config_for_files, load_config
 from finintel.errors import ConfigError, FinintelError
 from finintel.pipeline import run_features, run_validation
+from finintel.readers import first_line
 from finintel.validate import ValidationResult
 
 app = typer.Typer(
@@ -75,7 +76,7 @@ def _friendly_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         errors.print(
-            f"[bold red]error:[/] the data engine failed: {str(exc).splitlines()[0]} "
+            f"[bold red]error:[/] the data engine failed: {first_line(exc)} "
             "(run again with --debug for details)",
             highlight=False,
             soft_wrap=True,

@@ -40,7 +40,7 @@ from finintel.config import ColumnSpec, FinintelConfig, ValidationSettings
 from finintel.errors import ConfigError, InputFileError
 from finintel.mapping import MappedTable, SourceCache, map_table
 from finintel.parsing import ColumnParser, column_parser
-from finintel.readers import connect, quote_ident, quote_literal
+from finintel.readers import connect, first_line, quote_ident, quote_literal
 from finintel.schema import CUSTOMER_CHILD_TABLES, TABLES, Column, Kind, Table
 
 REJECTS = "rejects"
@@ -118,7 +118,9 @@ def validate(
         if name == "customers":
             extras = list(mapped.extra_sql)
         checked = _check_rows(con, mapped, cfg.validation, today)
-        reports[name] = _finish_table(con, mapped, checked, extras if name == "customers" else [])
+        reports[name] = _finish_table(
+            con, mapped, checked, extras if name == "customers" else [], reports.get("customers")
+        )
         clean[name] = f"clean_{name}"
         if name == "transactions" and "customers" not in clean:
             reports["customers"] = _derive_customers(con)
@@ -188,9 +190,9 @@ def _check_rows(
     signed = mapped.amount_sign != "positive"
     if mapped.name == "transactions" and "direction" in mapped.raw_sql and signed:
         raise ConfigError(
-                "[transactions] maps a direction column and also says amounts are signed "
-                f"(amount_sign = {mapped.amount_sign!r}); use one or the other"
-            )
+            "[transactions] maps a direction column and also says amounts are signed "
+            f"(amount_sign = {mapped.amount_sign!r}); use one or the other"
+        )
     stage1 = ", ".join(
         ["src._row AS _row"]
         + [
@@ -242,7 +244,7 @@ def _check_rows(
     except duckdb.Error as exc:
         raise ConfigError(
             f"{mapped.source_label}: the [{mapped.name}] mapping fails on the data: "
-            f"{str(exc).splitlines()[0]}"
+            f"{first_line(exc)}"
         ) from None
     return checked
 
@@ -271,9 +273,17 @@ def _signed_amounts(values: list[str], sign: str) -> list[str]:
 
 
 def _finish_table(
-    con: duckdb.DuckDBPyConnection, mapped: MappedTable, checked: str, extras: list[str]
+    con: duckdb.DuckDBPyConnection,
+    mapped: MappedTable,
+    checked: str,
+    extras: list[str],
+    customers: TableReport | None,
 ) -> TableReport:
-    """Quarantine row errors, malformed records, duplicates and orphans; build clean_<table>."""
+    """Quarantine row errors, malformed records, duplicates and orphans; build clean_<table>.
+
+    Orphans are checked against the customers when there are any yet (`customers` is their
+    report); transactions read before customers are derived from them have none to check.
+    """
     name = mapped.name
     table = TABLES[name]
     label = quote_literal(mapped.source_label)
@@ -305,8 +315,8 @@ def _finish_table(
     key = table.unique_key
     if key is not None and key in present:
         _quarantine_duplicates(con, name, label, ok, key, raw_json, dropped)
-    if name in CUSTOMER_CHILD_TABLES and "customer_id" in present:
-        _quarantine_orphans(con, name, label, ok, raw_json, dropped)
+    if name in CUSTOMER_CHILD_TABLES and customers is not None:
+        _quarantine_orphans(con, name, label, ok, raw_json, dropped, customers.derived)
     order = "_row"
     cols = ", ".join(_canonical_select(table, present, extras))
     con.execute(
@@ -360,30 +370,31 @@ def _quarantine_duplicates(
 
 
 def _quarantine_orphans(
-    con: duckdb.DuckDBPyConnection, name: str, label: str, ok: str, raw_json: str, dropped: str
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    label: str,
+    ok: str,
+    raw_json: str,
+    dropped: str,
+    customers_derived: bool,
 ) -> None:
-    quarantined = (
-        "SELECT customer_id, min(_row) AS first_row FROM checked_customers "
-        "WHERE row_error IS NOT NULL AND customer_id IS NOT NULL GROUP BY customer_id"
-    )
-    has_checked = _exists(con, "checked_customers")
-    known = "clean_customers" if _exists(con, "clean_customers") else None
-    if known is None:
-        return
-    rejected_join = (
-        f"LEFT JOIN ({quarantined}) q ON q.customer_id = o.customer_id" if has_checked else ""
-    )
-    reason = (
-        "CASE WHEN q.first_row IS NOT NULL THEN concat('customer_id ''', o.customer_id, "
-        "''' was quarantined in customers row ', q.first_row) ELSE concat('customer_id ''', "
-        "o.customer_id, ''' is not in the customers table') END"
-        if has_checked
-        else "concat('customer_id ''', o.customer_id, ''' is not in the customers table')"
-    )
+    missing = "concat('customer_id ''', o.customer_id, ''' is not in the customers table')"
+    if customers_derived:  # no customer rows were checked, so none can have been quarantined
+        reason, quarantined_join = missing, ""
+    else:
+        reason = (
+            "CASE WHEN q.first_row IS NOT NULL THEN concat('customer_id ''', o.customer_id, "
+            f"''' was quarantined in customers row ', q.first_row) ELSE {missing} END"
+        )
+        quarantined_join = (
+            "LEFT JOIN (SELECT customer_id, min(_row) AS first_row FROM checked_customers "
+            "WHERE row_error IS NOT NULL AND customer_id IS NOT NULL GROUP BY customer_id) q "
+            "ON q.customer_id = o.customer_id"
+        )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE orphan_{name} AS SELECT o._row, {reason} AS reason "
         f"FROM {ok} o ANTI JOIN {dropped} d USING (_row) "
-        f"ANTI JOIN {known} c ON c.customer_id = o.customer_id {rejected_join}"
+        f"ANTI JOIN clean_customers c ON c.customer_id = o.customer_id {quarantined_join}"
     )
     con.execute(
         f"INSERT INTO {REJECTS} SELECT {quote_literal(name)}, {label}, o._row, "
@@ -391,14 +402,6 @@ def _quarantine_orphans(
         f"LEFT JOIN ({raw_json}) r ON r.__r = o._row"
     )
     con.execute(f"INSERT INTO {dropped} SELECT _row FROM orphan_{name}")
-
-
-def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
-        [relation],
-    ).fetchall()
-    return bool(found[0][0])
 
 
 def _report(con: duckdb.DuckDBPyConnection, mapped: MappedTable, name: str) -> TableReport:
