@@ -25,6 +25,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finintel.errors import ConfigError
+from finintel.models.anomaly_config import AnomalySettings
+from finintel.models.risk_config import RiskSettings
+from finintel.models.segment_config import SegmentSettings
 from finintel.schema import TABLES
 
 DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "-")
@@ -183,6 +186,10 @@ class FinintelConfig(_Strict):
     labels: TableSpec | None = None
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)
+    seed: int = 42
 
     @model_validator(mode="after")
     def _check_tables(self) -> FinintelConfig:

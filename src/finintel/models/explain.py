@@ -1,0 +1,111 @@
+"""Plain words for reasons: short feature labels, formatted values, population phrases.
+
+Risk and anomaly reasons read like "debt-to-income 0.82, above 95% of customers"; this module
+is the one place that decides how a feature is named and how its value is written.
+
+Example:
+    >>> feature_label("debt_to_income")
+    'debt-to-income'
+    >>> format_value("night_share", 0.4567)
+    '46%'
+    >>> population_phrase(96.2)
+    'above 96% of customers'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from finintel.features.catalog import CATALOG, MIX_FEATURES
+
+_LABELS = {
+    "tx_count": "transactions",
+    "debit_count": "debits",
+    "credit_count": "credits",
+    "recency_days": "days since last transaction",
+    "active_months": "active months",
+    "debit_total": "total spend",
+    "credit_total": "total money in",
+    "debit_avg": "average debit",
+    "credit_avg": "average credit",
+    "net_flow": "net flow",
+    "largest_transaction": "largest transaction",
+    "largest_debit": "largest debit",
+    "spend_volatility": "spend volatility",
+    "monthly_spend_avg": "monthly spend",
+    "monthly_spend_trend": "monthly spend trend",
+    "night_share": "night-time share",
+    "weekend_share": "weekend share",
+    "balance_last": "current balance",
+    "balance_min": "lowest balance",
+    "balance_avg": "average balance",
+    "balance_volatility": "balance volatility",
+    "overdraft_days": "overdraft days",
+    "age": "age",
+    "tenure_months": "tenure",
+    "annual_income": "annual income",
+    "account_balance": "account balance",
+    "credit_limit": "credit limit",
+    "loan_balance": "loan balance",
+    "credit_score": "credit score",
+    "employment_years": "years employed",
+    "loan_count": "loans",
+    "loan_amount_total": "total borrowed",
+    "loan_exposure": "loan exposure",
+    "spend_to_income": "spend-to-income",
+    "debt_to_income": "debt-to-income",
+    "risk_score": "risk score",
+    "anomaly_score": "anomaly score",
+}
+
+
+def feature_label(name: str) -> str:
+    """A short human label for a feature column."""
+    if name in _LABELS:
+        return _LABELS[name]
+    for prefix, words in (("channel_share_", "share via "), ("category_spend_share_", "spend on ")):
+        if name.startswith(prefix):
+            return words + name[len(prefix) :].replace("_", " ")
+    return name.replace("_", " ")
+
+
+def feature_unit(name: str) -> str:
+    """The unit of a feature column ("as given" for extra columns)."""
+    if name in CATALOG:
+        return CATALOG[name].unit
+    if name.startswith("channel_share_"):
+        return MIX_FEATURES[0].unit
+    if name.startswith("category_spend_share_"):
+        return MIX_FEATURES[1].unit
+    return "as given"
+
+
+def feature_units(names: Iterable[str]) -> dict[str, str]:
+    """Units of many columns, for `RobustTransform.fit`."""
+    return {n: feature_unit(n) for n in names}
+
+
+def format_value(name: str, value: float | None) -> str:
+    """A value written for people: shares as percentages, money with separators."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing"
+    unit = feature_unit(name)
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit in ("money", "money per month"):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    if unit in ("count", "days", "months", "years"):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"
+
+
+def population_phrase(percentile: float) -> str:
+    """Where a value sits in the training population, from its percentile (0-100)."""
+    if math.isnan(percentile):
+        return "no population reference"
+    if percentile >= 50:
+        return f"above {min(math.floor(percentile), 99)}% of customers"
+    return f"below {min(math.floor(100 - percentile), 99)}% of customers"
