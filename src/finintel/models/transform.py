@@ -83,9 +83,7 @@ class RobustTransform:
     def transform(self, values: FloatArray) -> FloatArray:
         """Transformed copy of `values` (columns in the fitted order); NaN becomes 0."""
         if values.shape[1] != len(self.specs_):
-            raise ValueError(
-                f"expected {len(self.specs_)} columns, got {values.shape[1]}"
-            )
+            raise ValueError(f"expected {len(self.specs_)} columns, got {values.shape[1]}")
         out = np.empty_like(values, dtype=np.float64)
         for j, spec in enumerate(self.specs_):
             col = values[:, j].astype(np.float64)
