@@ -109,9 +109,7 @@ def map_table(
     raw_sql = {col: resolver.sql(col, s) for col, s in specs.items()}
     extra_sql = {col: resolver.sql(col, s) for col, s in spec.extra_columns.items()}
     types = _types(con, from_sql, {**raw_sql, **{f"x:{k}": v for k, v in extra_sql.items()}}, label)
-    checks = [
-        JoinCheck(j[2], j[3]) for jn, j in joins.items() if _join_spec(spec, jn).required
-    ]
+    checks = [JoinCheck(j[2], j[3]) for jn, j in joins.items() if _join_spec(spec, jn).required]
     sign = spec.amount_sign
     if sign == "auto":
         sign = "positive" if "direction" in specs else "negative_is_debit"
@@ -161,9 +159,7 @@ def _base_source(
     relation = f"query_{name}"
     label = f"query for {name} over {', '.join(sorted(cfg.sources)) or 'no sources'}"
     try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(relation + '__data')} AS {spec.sql}"
-        )
+        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(relation + '__data')} AS {spec.sql}")
     except duckdb.Error as exc:
         raise ConfigError(f"[{name}] sql does not run: {first_line(exc)}") from None
     con.execute(

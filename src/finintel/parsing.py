@@ -31,8 +31,20 @@ CREDIT_WORDS = ("credit", "cr", "c", "deposit", "in", "inflow", "income", "+")
 TRUE_WORDS = ("1", "1.0", "true", "t", "yes", "y", "bad", "default", "defaulted")
 FALSE_WORDS = ("0", "0.0", "false", "f", "no", "n", "good")
 
-_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
-                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "DECIMAL")
+_NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "DECIMAL",
+)
 _TEMPORAL_TYPES = ("DATE", "TIMESTAMP")
 RAW_SHOWN = 60
 

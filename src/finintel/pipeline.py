@@ -1,7 +1,8 @@
-"""The only place that knows the order of the steps: validate, then build features, then write.
+"""The only place that knows the order of the steps: validate, features, models, results.
 
-Each step writes its files atomically into the output directory; `validation.json` and
-`features.json` are written last in their step, so their presence marks a finished step.
+Each step writes its files atomically into the output directory; `validation.json`,
+`features.json` and `run.json` are written last in their step, so their presence marks a
+finished step. `run_all` fits the models and saves the bundle; `run_score` applies a bundle.
 
 Example:
     >>> from finintel.config import config_for_files
@@ -13,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -20,12 +23,25 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 
 from finintel import __version__
+from finintel.bundle import (
+    MANIFEST,
+    Bundle,
+    BundleError,
+    library_versions,
+    load_bundle,
+    save_bundle,
+)
 from finintel.config import FinintelConfig
 from finintel.features import FeaturePlan, build_features, feature_columns, plan_features
 from finintel.features.catalog import CATALOG, MIX_FEATURES
-from finintel.readers import connect
+from finintel.models.frame import FeatureFrame, load_frame
+from finintel.readers import connect, resolve
+from finintel.results import segment_rows, write_results
+from finintel.scoring import FittedModels, ScoredCustomers, apply_models, fit_models, labels_for
 from finintel.validate import NULLED, REJECTS, TABLE_ORDER, ValidationResult, validate
 from finintel.writers import write_json, write_query
 
@@ -124,3 +140,238 @@ def feature_manifest(plan: FeaturePlan, n_customers: int) -> dict[str, Any]:
         "plan": plan.to_dict(),
         "columns": columns,
     }
+
+
+@dataclass
+class ModelRun:
+    """A finished `finintel run` or `finintel score`: what was computed and where it went."""
+
+    features: FeatureRun
+    fitted: FittedModels
+    scored: ScoredCustomers
+    out_dir: Path
+    metrics: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def run_all(
+    cfg: FinintelConfig,
+    base: Path,
+    out_dir: Path,
+    *,
+    seed: int | None = None,
+    today: date | None = None,
+    progress: Progress | None = None,
+) -> ModelRun:
+    """Validate, build features, fit and apply every model, write results, metrics and bundle."""
+    clock = _Clock()
+    seed = cfg.seed if seed is None else seed
+    features = run_features(cfg, base, out_dir, today, progress)
+    clock.lap("validate_and_features")
+    con = features.validation.con
+    frame = load_frame(con, "features")
+    label_report = features.validation.result.reports.get("labels")
+    labels = labels_for(con, frame) if label_report and label_report.clean else None
+    fitted = fit_models(con, frame, labels, cfg, seed, progress)
+    clock.lap("fit")
+    scored = apply_models(con, frame, fitted, progress)
+    clock.lap("score")
+    if progress:
+        progress("writing results and the model bundle")
+    write_results(con, out_dir, scored)
+    metrics = {"finintel_version": __version__, "seed": seed, **fitted.metrics()}
+    write_json(out_dir / "metrics.json", metrics)
+    save_bundle(
+        out_dir / "model",
+        fitted.to_parts(),
+        {
+            "feature_plan": features.plan.to_dict(),
+            "feature_columns": list(frame.columns),
+            "segment_columns": fitted.segment_columns,
+            "seed": seed,
+            "training": training_statistics(frame, labels),
+            "config": cfg.model_dump(mode="json"),
+        },
+    )
+    clock.lap("write")
+    summary = run_summary(features, scored)
+    write_json(
+        out_dir / "run.json",
+        {
+            "command": "run",
+            "finintel_version": __version__,
+            "libraries": library_versions(),
+            "seed": seed,
+            "config": cfg.model_dump(mode="json"),
+            "inputs": input_fingerprints(cfg, base),
+            "timings_seconds": clock.laps,
+            "counts": summary,
+        },
+    )
+    return ModelRun(features, fitted, scored, out_dir, metrics, summary)
+
+
+def run_score(
+    model_dir: Path,
+    cfg: FinintelConfig,
+    base: Path,
+    out_dir: Path,
+    *,
+    today: date | None = None,
+    progress: Progress | None = None,
+) -> ModelRun:
+    """Apply a saved bundle to new data: same features, same statistics, no refitting."""
+    clock = _Clock()
+    if progress:
+        progress("checking the model bundle")
+    bundle = load_bundle(model_dir)
+    plan = FeaturePlan.from_dict(bundle.manifest["feature_plan"])
+    validation = run_validation(cfg, base, out_dir, today, progress)
+    con = validation.con
+    _check_feature_match(bundle, cfg, validation, plan, today)
+    fitted = FittedModels.from_parts(bundle.parts, list(bundle.manifest["segment_columns"]))
+    clock.lap("validate_and_check")
+    if progress:
+        progress("building customer features with the model's feature plan")
+    table = build_features(con, plan)
+    frame = load_frame(con, table)
+    if list(frame.columns) != list(bundle.manifest["feature_columns"]):
+        raise BundleError(
+            model_dir, "the feature columns built for this data differ from the model's"
+        )
+    count = len(frame)
+    write_json(out_dir / "features.json", feature_manifest(plan, count))
+    features = FeatureRun(validation, plan, count, out_dir / "customers_scored.parquet")
+    scored = apply_models(con, frame, fitted, progress)
+    clock.lap("score")
+    write_results(con, out_dir, scored)
+    clock.lap("write")
+    summary = run_summary(features, scored)
+    write_json(
+        out_dir / "run.json",
+        {
+            "command": "score",
+            "finintel_version": __version__,
+            "libraries": library_versions(),
+            "model": {
+                "path": str(model_dir),
+                "manifest_sha256": _file_sha256(model_dir / MANIFEST),
+            },
+            "config": cfg.model_dump(mode="json"),
+            "inputs": input_fingerprints(cfg, base),
+            "timings_seconds": clock.laps,
+            "counts": summary,
+        },
+    )
+    return ModelRun(features, fitted, scored, out_dir, {}, summary)
+
+
+def _check_feature_match(
+    bundle: Bundle,
+    cfg: FinintelConfig,
+    validation: ValidationRun,
+    plan: FeaturePlan,
+    today: date | None,
+) -> None:
+    """Refuse data that cannot provide the features the model was trained on."""
+    available = plan_features(
+        validation.con,
+        cfg.features.model_copy(update={"as_of": plan.as_of}),
+        validation.result.extra_columns,
+        fallback_as_of=today,
+    )
+    lacking = [f for f in plan.features if f not in available.features]
+    if lacking:
+        reasons = sorted({available.omitted.get(f, "unknown") for f in lacking})
+        raise BundleError(
+            bundle.path,
+            f"feature mismatch: the model uses {', '.join(lacking)}, which this data cannot "
+            f"provide ({'; '.join(reasons)})",
+        )
+    missing_extra = [c for c in plan.extra_columns if c not in available.extra_columns]
+    if missing_extra:
+        raise BundleError(
+            bundle.path,
+            f"feature mismatch: the model uses extra customer column(s) {missing_extra}, "
+            "which this data does not have",
+        )
+
+
+def training_statistics(
+    frame: FeatureFrame, labels: npt.NDArray[np.float64] | None
+) -> dict[str, Any]:
+    """Per-feature counts and quantiles of the training data, and the label counts."""
+    stats: dict[str, Any] = {"customers": len(frame), "features": {}}
+    for j, name in enumerate(frame.columns):
+        col = frame.values[:, j]
+        finite = col[np.isfinite(col)]
+        q = np.percentile(finite, [5, 50, 95]).tolist() if finite.size else [None] * 3
+        stats["features"][name] = {
+            "non_missing": int(finite.size),
+            "p05": q[0],
+            "median": q[1],
+            "p95": q[2],
+        }
+    if labels is not None:
+        known = labels[np.isfinite(labels)]
+        stats["labels"] = {
+            "labelled": int(known.size),
+            "unlabelled": int(len(labels) - known.size),
+            "defaults": int(known.sum()),
+        }
+    return stats
+
+
+def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]:
+    """Counts a person reads first: rows, bands, anomalies, segments, alerts."""
+    table = scored.table
+    bands = table.column("risk_band").to_pylist()
+    flagged = sum(1 for v in table.column("is_anomaly").to_pylist() if v)
+    return {
+        "validation": {
+            name: {"rows_in": r.rows_in, "clean": r.clean, "quarantined": r.quarantined}
+            for name, r in features.validation.result.reports.items()
+        },
+        "customers_scored": table.num_rows,
+        "risk_bands": {b: bands.count(b) for b in dict.fromkeys(sorted(set(bands)))},
+        "anomalies": flagged,
+        "transaction_alerts": scored.n_alerts,
+        "segments": [
+            {k: row[k] for k in ("segment_id", "segment_name", "size", "share")}
+            for row in segment_rows(scored.segments)
+        ],
+    }
+
+
+def input_fingerprints(cfg: FinintelConfig, base: Path) -> list[dict[str, Any]]:
+    """Every input file the config reads: path, size and SHA-256."""
+    paths: list[str] = [s.path for s in cfg.sources.values()]
+    for spec in cfg.tables().values():
+        paths += [p for p in [spec.path, *(j.path for j in spec.joins)] if p]
+    found = []
+    for path in dict.fromkeys(paths):
+        file = resolve(path, base)
+        if file.is_file():
+            found.append(
+                {"path": str(file), "bytes": file.stat().st_size, "sha256": _file_sha256(file)}
+            )
+    return found
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now

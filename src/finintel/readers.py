@@ -160,7 +160,7 @@ def _check_utf8(path: Path, head: bytes) -> None:
         raise InputFileError(
             path,
             f"is not valid UTF-8 (line {line}, byte {exc.start}); if the file uses another "
-            "encoding, set encoding = \"latin-1\" (or \"utf-16\") for it in the config",
+            'encoding, set encoding = "latin-1" (or "utf-16") for it in the config',
         ) from None
 
 
@@ -212,7 +212,7 @@ def _read_csv(
         raise InputFileError(
             path,
             f"line {bad_encoding[0][0]} is not valid {spec.encoding}; if the file uses another "
-            "encoding, set encoding = \"latin-1\" (or \"utf-16\") for it in the config",
+            'encoding, set encoding = "latin-1" (or "utf-16") for it in the config',
         )
     malformed = [
         MalformedRecord(int(line) - header_lines, str(text), str(message))
@@ -295,9 +295,7 @@ def _describe(
     relation: str,
     malformed: list[MalformedRecord] | None = None,
 ) -> RawSource:
-    columns = [
-        str(row[0]) for row in con.execute(f"DESCRIBE {quote_ident(relation)}").fetchall()
-    ]
+    columns = [str(row[0]) for row in con.execute(f"DESCRIBE {quote_ident(relation)}").fetchall()]
     columns = [c for c in columns if c != "_row"]
     count = con.execute(f"SELECT count(*) FROM {quote_ident(relation)}").fetchall()[0]
     n_rows = int(count[0]) if count else 0

@@ -1,0 +1,200 @@
+"""The one place models are fitted and applied: `run`, `score`, the API and the dashboard agree.
+
+`fit_models` fits the risk score, the customer anomaly detector, the segmenter and the
+transaction alerter on one feature table; `apply_models` turns a feature table into scored
+customers and transaction alerts with already-fitted models, whether they were fitted a moment
+ago (`finintel run`) or loaded from a bundle (`finintel score`). Scoring never refits.
+
+Segmentation can use the risk and anomaly scores (`[segments] features = ["risk_score", ...]`),
+so the order is fixed: risk, anomalies, segments, then transaction alerts (which compare each
+transaction with the customer's segment).
+
+Example:
+    >>> fitted = fit_models(con, frame, labels, cfg, seed=42)  # doctest: +SKIP
+    >>> scored = apply_models(con, frame, fitted)  # doctest: +SKIP
+    >>> scored.table.column_names[:3]  # doctest: +SKIP
+    ['customer_id', 'risk_score', 'risk_band']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from finintel.config import FinintelConfig
+from finintel.errors import OptionalDependencyError
+from finintel.models.frame import FeatureFrame
+
+Progress = Callable[[str], None]
+SCORE_COLUMNS = ("risk_score", "anomaly_score")  # model outputs segmentation may use
+SEGMENTS_TABLE = "customer_segments"
+ALERTS_TABLE = "transaction_alerts"
+TRANSACTIONS_TABLE = "clean_transactions"
+
+
+def _models() -> Any:
+    """Import the model modules, or explain which extra is missing."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise OptionalDependencyError("scikit-learn", "models") from None
+    from finintel.models import anomaly, risk, segments, transaction_alerts
+
+    return risk, anomaly, segments, transaction_alerts
+
+
+@dataclass
+class FittedModels:
+    """The four fitted models and the columns the segmenter reads."""
+
+    risk: Any
+    anomaly: Any
+    segmenter: Any
+    alerter: Any
+    segment_columns: list[str]
+
+    def to_parts(self) -> dict[str, dict[str, bytes]]:
+        """Each model's files, for `save_bundle`."""
+        return {
+            "risk": self.risk.to_files(),
+            "anomaly": self.anomaly.to_files(),
+            "segments": self.segmenter.to_files(),
+            "transaction_alerts": self.alerter.to_files(),
+        }
+
+    @classmethod
+    def from_parts(
+        cls, parts: Mapping[str, Mapping[str, bytes]], segment_columns: list[str]
+    ) -> FittedModels:
+        risk, anomaly, segments, alerts = _models()
+        return cls(
+            risk=risk.load_risk(parts["risk"]),
+            anomaly=anomaly.CustomerAnomalyDetector.from_files(parts["anomaly"]),
+            segmenter=segments.Segmenter.from_files(parts["segments"]),
+            alerter=alerts.TransactionAlerter.from_files(parts["transaction_alerts"]),
+            segment_columns=segment_columns,
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        """What each model measured and decided while fitting."""
+        return {
+            "risk": self.risk.metrics_,
+            "anomalies": self.anomaly.metrics_,
+            "segments": self.segmenter.metrics_,
+            "transaction_alerts": self.alerter.metrics_,
+        }
+
+
+@dataclass
+class ScoredCustomers:
+    """Model outputs per customer (aligned with the frame) and the segment profiles."""
+
+    table: pa.Table  # customer_id and every model output column
+    segments: list[Any]
+    n_alerts: int
+
+
+def labels_for(con: duckdb.DuckDBPyConnection, frame: FeatureFrame) -> npt.NDArray[np.float64]:
+    """The outcome of each customer in `frame`: 0/1 where a label was given, NaN elsewhere."""
+    rows = con.execute(
+        "SELECT customer_id, max(defaulted)::DOUBLE FROM clean_labels GROUP BY customer_id"
+    ).fetchall()
+    known = dict(rows)
+    return np.array([known.get(i, np.nan) for i in frame.ids], dtype=np.float64)
+
+
+def fit_models(
+    con: duckdb.DuckDBPyConnection,
+    frame: FeatureFrame,
+    labels: npt.NDArray[np.float64] | None,
+    cfg: FinintelConfig,
+    seed: int,
+    progress: Progress | None = None,
+) -> FittedModels:
+    """Fit every model on the feature table (labels: NaN for customers without an outcome)."""
+    risk, anomaly, segments, alerts = _models()
+    say = progress or (lambda _msg: None)
+    say("fitting the risk score")
+    risk_model = risk.fit_risk(frame, labels, cfg.risk, seed)
+    risk_scores = risk_model.score(frame)
+    say("fitting the anomaly detectors")
+    detector = anomaly.CustomerAnomalyDetector(cfg.anomaly, seed).fit(frame)
+    anomalies = detector.score(frame)
+    say("choosing the number of segments and fitting them")
+    extended = _with_scores(frame, risk_scores.risk_score, anomalies.anomaly_score)
+    columns = list(segments.segmentation_columns(cfg.segments, extended.columns))
+    segmenter = segments.Segmenter(cfg.segments, seed).fit(extended.select(columns))
+    assignment = segmenter.assign(extended.select(columns))
+    say("learning what is usual per customer and segment for transaction alerts")
+    _register_segments(con, frame, assignment.segment_id)
+    alerter = alerts.TransactionAlerter(cfg.anomaly, seed).fit(
+        con, TRANSACTIONS_TABLE, SEGMENTS_TABLE
+    )
+    return FittedModels(risk_model, detector, segmenter, alerter, columns)
+
+
+def apply_models(
+    con: duckdb.DuckDBPyConnection,
+    frame: FeatureFrame,
+    fitted: FittedModels,
+    progress: Progress | None = None,
+) -> ScoredCustomers:
+    """Score every customer and create the `transaction_alerts` table, with fitted models."""
+    say = progress or (lambda _msg: None)
+    say("scoring risk")
+    risk = fitted.risk.score(frame)
+    say("scoring anomalies")
+    anomalies = fitted.anomaly.score(frame)
+    say("assigning segments")
+    extended = _with_scores(frame, risk.risk_score, anomalies.anomaly_score)
+    assignment = fitted.segmenter.assign(extended.select(fitted.segment_columns))
+    say("checking transactions for alerts")
+    _register_segments(con, frame, assignment.segment_id)
+    fitted.alerter.alerts(con, TRANSACTIONS_TABLE, SEGMENTS_TABLE, ALERTS_TABLE)
+    n_alerts = con.execute(f"SELECT count(*) FROM {ALERTS_TABLE}").fetchall()[0][0]
+    columns: dict[str, Any] = {
+        "customer_id": pa.array(list(frame.ids), pa.string()),
+        "risk_score": pa.array(risk.risk_score, pa.float64()),
+        "risk_band": pa.array(list(risk.risk_band), pa.string()),
+        "risk_action": pa.array(list(risk.risk_action), pa.string()),
+        "risk_reasons": pa.array(list(risk.risk_reasons), pa.string()),
+    }
+    if fitted.risk.mode == "supervised":
+        columns["probability_of_default"] = pa.array(risk.probability_of_default, pa.float64())
+    columns.update(
+        {
+            "anomaly_score": pa.array(anomalies.anomaly_score, pa.float64()),
+            "is_anomaly": pa.array(anomalies.is_anomaly, pa.bool_()),
+            "anomaly_reasons": pa.array(list(anomalies.anomaly_reasons), pa.string()),
+            "segment_id": pa.array(assignment.segment_id, pa.int32()),
+            "segment_name": pa.array(list(assignment.segment_name), pa.string()),
+        }
+    )
+    return ScoredCustomers(pa.table(columns), list(fitted.segmenter.segments_), int(n_alerts))
+
+
+def _with_scores(
+    frame: FeatureFrame, risk_score: npt.NDArray[np.float64], anomaly_score: npt.NDArray[Any]
+) -> FeatureFrame:
+    values = np.column_stack([risk_score, anomaly_score]).astype(np.float64)
+    return frame.with_columns(SCORE_COLUMNS, values)
+
+
+def _register_segments(
+    con: duckdb.DuckDBPyConnection, frame: FeatureFrame, segment_id: npt.NDArray[Any]
+) -> None:
+    table = pa.table(
+        {
+            "customer_id": pa.array(list(frame.ids), pa.string()),
+            "segment_id": pa.array(np.asarray(segment_id), pa.int32()),
+        }
+    )
+    con.register("_segments_arrow", table)
+    con.execute(f"CREATE OR REPLACE TABLE {SEGMENTS_TABLE} AS SELECT * FROM _segments_arrow")
+    con.unregister("_segments_arrow")
