@@ -16,15 +16,16 @@ $(VENV)/.installed-core: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-models: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[models]'
 	touch $@ $(VENV)/.installed-core
 
-demo: $(VENV)/.installed-core
-	$(BIN)/finintel generate --customers 5000 --seed 42 --out $(DEMO_DIR)/bank
-	$(BIN)/finintel features --customers $(DEMO_DIR)/bank/customers.parquet \
-		--transactions $(DEMO_DIR)/bank/transactions.parquet \
-		--loans $(DEMO_DIR)/bank/loans.parquet --out $(DEMO_DIR)/run
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-core $(VENV)/.installed-models
+
+demo: $(VENV)/.installed-models
+	$(BIN)/finintel demo --customers 5000 --seed 42 --out $(DEMO_DIR)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

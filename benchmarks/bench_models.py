@@ -1,0 +1,93 @@
+"""Benchmark `finintel run` at scale: time per step and quality against the planted truth.
+
+Generates a synthetic bank, runs everything (validation, features, risk, anomalies, segments,
+transaction alerts, results and bundle) without labels, rescoring with the saved bundle, and
+compares the scored customers with the planted personas, anomalies and defaults. Each seed is a
+separate bank; quality numbers are reported per seed and as medians.
+
+Usage:
+    python benchmarks/bench_models.py --customers 100000 --seeds 101 202 303
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from finintel.config import config_for_files
+from finintel.evaluation import evaluate_against_truth
+from finintel.pipeline import run_all, run_score
+from finintel.synthetic import generate_bank
+
+
+def one_seed(root: Path, customers: int, seed: int) -> dict[str, Any]:
+    bank = generate_bank(root / "bank", customers, seed=seed)
+    cfg = config_for_files(str(bank.customers), str(bank.transactions), str(bank.loans))
+    start = time.perf_counter()
+    run_all(cfg, Path(), root / "run", seed=seed, today=date(2026, 11, 21))
+    run_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    run_score(root / "run" / "model", cfg, Path(), root / "score", today=date(2026, 11, 21))
+    score_seconds = time.perf_counter() - start
+    same = (root / "run" / "customers_scored.csv").read_bytes() == (
+        root / "score" / "customers_scored.csv"
+    ).read_bytes()
+    record = json.loads((root / "run" / "run.json").read_text())
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    return {
+        "seed": seed,
+        "customers": customers,
+        "transactions": bank.n_transactions,
+        "run_seconds": round(run_seconds, 2),
+        "run_steps_seconds": record["timings_seconds"],
+        "score_seconds": round(score_seconds, 2),
+        "rescoring_identical": same,
+        "chosen_k": metrics["segments"].get("k_selection", {}).get("chosen_k"),
+        "truth": evaluate_against_truth(root / "run", root / "bank"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202, 303])
+    parser.add_argument("--out", type=Path, default=Path("bench_models.json"))
+    args = parser.parse_args()
+    results = []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = one_seed(Path(tmp), args.customers, seed)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+
+    def median(path: tuple[str, ...]) -> float:
+        values = []
+        for r in results:
+            value: Any = r
+            for key in path:
+                value = value[key]
+            values.append(float(value))
+        return statistics.median(values)
+
+    summary = {
+        "customers": args.customers,
+        "seeds": args.seeds,
+        "median_run_seconds": median(("run_seconds",)),
+        "median_score_seconds": median(("score_seconds",)),
+        "median_segment_ari": median(("truth", "segments", "adjusted_rand_index")),
+        "median_anomaly_pr_auc": median(("truth", "anomalies", "pr_auc")),
+        "median_risk_roc_auc": median(("truth", "risk", "roc_auc")),
+        "runs": results,
+    }
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
