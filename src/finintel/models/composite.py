@@ -1,0 +1,233 @@
+"""Unsupervised risk: a transparent, weighted composite of declared risk factors.
+
+Each factor (a SQL expression over feature columns, see `risk_factors`) is turned into a risk
+percentile 0-100 by its mid-rank in the training population (100 - percentile when lower values
+are riskier). Ranks, not min-max: one extreme customer cannot squash everyone else, and
+factors on different scales (ratios, days, codes) become comparable. The composite is the
+weighted mean of a customer's risk percentiles over the factors they have a value for, and the
+`risk_score` is the composite's own mid-rank percentile in the training population.
+
+A factor pushes a customer's score up when its risk percentile is above 50 (the median
+customer); the reasons name the three factors with the largest weighted push, with the value
+and its mid-rank percentile (the number that drives the score; a value shared by many customers
+sits in the middle of them, so "0 overdraft days" is never called riskier than most).
+
+Example:
+    >>> import numpy as np
+    >>> from finintel.models.frame import FeatureFrame
+    >>> from finintel.models.risk_config import RiskSettings
+    >>> frame = FeatureFrame(np.array(["A", "B", "C"], dtype=object),
+    ...     ("debt_to_income", "overdraft_days"), np.array([[0.1, 0], [0.5, 2], [2.0, 9]]))
+    >>> model = CompositeRisk(RiskSettings(), seed=0).fit(frame)
+    >>> model.score(frame).risk_band.tolist()
+    ['Low', 'Medium', 'High']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Self
+
+import numpy as np
+
+from finintel import __version__
+from finintel.models.frame import FeatureFrame, FloatArray
+from finintel.models.risk import (
+    FORMAT_VERSION,
+    MODEL_FILE,
+    PercentScale,
+    RiskScores,
+    assign_bands,
+    band_counts,
+    dump_state,
+    factor_phrases,
+    read_state,
+    reason_strings,
+    require_columns,
+    score_summary,
+)
+from finintel.models.risk_config import RiskFactorSpec, RiskSettings
+from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
+
+NO_FACTOR = "no risk factor has a value for this customer"
+NEUTRAL = 50.0  # the composite of a customer with no factor value: the median customer
+
+
+class CompositeRisk:
+    """Weighted mean of factor risk percentiles, scored 0-100 against the training population."""
+
+    mode = "unsupervised"
+
+    def __init__(self, settings: RiskSettings, seed: int = 0) -> None:
+        self.settings = settings
+        self.seed = seed
+
+    # ------------------------------------------------------------------------ fit
+
+    def fit(self, frame: FeatureFrame) -> Self:
+        declared = (
+            list(self.settings.factors) if self.settings.factors is not None else BUILTIN_FACTORS
+        )
+        evaluated = evaluate_factors(frame, declared, self.settings.exclude_columns)
+        unavailable = dict(evaluated.unavailable)
+        specs: list[RiskFactorSpec] = []
+        columns: list[int] = []
+        for j, spec in enumerate(evaluated.specs):
+            finite = evaluated.values[:, j][np.isfinite(evaluated.values[:, j])]
+            if finite.size == 0:
+                unavailable[spec.name] = "no customer has a value"
+            elif np.all(finite == finite[0]):
+                unavailable[spec.name] = "every customer has the same value"
+            else:
+                specs.append(spec)
+                columns.append(j)
+        if not specs:
+            raise ValueError(
+                "no risk factor can be computed from this feature table: "
+                + "; ".join(f"{k}: {v}" for k, v in sorted(unavailable.items()))
+            )
+        values = evaluated.values[:, columns]
+        scales = [PercentScale().fit(values[:, j]) for j in range(len(specs))]
+        composite, _ = _composite(specs, scales, values)
+        score_scale = PercentScale().fit(composite)
+
+        self.factors_ = specs
+        self.factor_scales_ = scales
+        self.score_scale_ = score_scale
+        self.columns_ = _columns_read(specs, frame.columns)
+        scores = self.score(frame)
+        self.metrics_ = self._metrics(frame, values, unavailable, scores)
+        return self
+
+    def _metrics(
+        self,
+        frame: FeatureFrame,
+        values: FloatArray,
+        unavailable: dict[str, str],
+        scores: RiskScores,
+    ) -> dict[str, Any]:
+        total_weight = sum(s.weight for s in self.factors_)
+        factors = []
+        for j, spec in enumerate(self.factors_):
+            col = values[:, j]
+            finite = col[np.isfinite(col)]
+            factors.append(
+                {
+                    "name": spec.name,
+                    "label": spec.label,
+                    "sql": spec.sql,
+                    "direction": spec.direction,
+                    "weight": spec.weight,
+                    "weight_share": round(spec.weight / total_weight, 4),
+                    "customers_with_value": int(finite.size),
+                    "median": float(np.median(finite)),
+                    "p95": float(np.percentile(finite, 95)),
+                }
+            )
+        return {
+            "mode": self.mode,
+            "customers": len(frame),
+            "factor_source": "settings" if self.settings.factors is not None else "built-in",
+            "normalisation": "mid-rank percentile fitted on the training population",
+            "factors": factors,
+            "unavailable_factors": dict(sorted(unavailable.items())),
+            "columns_used": self.columns_,
+            "bands": band_counts(scores.risk_band, self.settings),
+            "score_quantiles": score_summary(scores.risk_score),
+            "customers_with_reasons": int(np.sum(scores.risk_reasons != "")),
+            "customers_without_factor_values": int(np.sum(scores.risk_reasons == NO_FACTOR)),
+        }
+
+    # ------------------------------------------------------------------------ score
+
+    def score(self, frame: FeatureFrame) -> RiskScores:
+        require_columns(frame, self.columns_)
+        evaluated = evaluate_factors(frame, self.factors_)
+        if evaluated.unavailable:  # the columns exist, so this is a changed expression
+            raise ValueError(f"risk factors could not be evaluated: {evaluated.unavailable}")
+        values = evaluated.values
+        composite, risk_pct = _composite(self.factors_, self.factor_scales_, values)
+        risk_score = self.score_scale_.transform(composite)
+        band, action = assign_bands(risk_score, self.settings.bands)
+        total_weight = sum(s.weight for s in self.factors_)
+        weights = np.array([s.weight for s in self.factors_]) / total_weight
+        pushes = np.where(np.isfinite(risk_pct), (risk_pct - 50.0) * weights, 0.0)
+        phrases = [
+            factor_phrases(
+                spec.label,
+                bare_column(spec),
+                spec.name,
+                values[:, j],
+                self.factor_scales_[j].transform(values[:, j]),
+            )
+            for j, spec in enumerate(self.factors_)
+        ]
+        reasons = reason_strings(pushes, phrases)
+        reasons[~np.isfinite(risk_pct).any(axis=1)] = NO_FACTOR
+        return RiskScores(
+            ids=frame.ids,
+            risk_score=risk_score,
+            risk_band=band,
+            risk_action=action,
+            risk_reasons=reasons,
+            probability_of_default=np.full(len(frame), np.nan),
+        )
+
+    # ------------------------------------------------------------------------ persistence
+
+    def to_files(self) -> dict[str, bytes]:
+        state = {
+            "format_version": FORMAT_VERSION,
+            "finintel_version": __version__,
+            "mode": self.mode,
+            "seed": self.seed,
+            "settings": self.settings.model_dump(mode="json"),
+            "columns": self.columns_,
+            "factors": [s.model_dump(mode="json") for s in self.factors_],
+            "factor_scales": [s.to_state() for s in self.factor_scales_],
+            "score_scale": self.score_scale_.to_state(),
+            "metrics": self.metrics_,
+        }
+        return {MODEL_FILE: dump_state(state)}
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, bytes]) -> Self:
+        state = read_state(files)
+        if state["mode"] != cls.mode:
+            raise ValueError(f"{MODEL_FILE} holds a {state['mode']} risk model")
+        obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
+        obj.columns_ = list(state["columns"])
+        obj.factors_ = [RiskFactorSpec.model_validate(f) for f in state["factors"]]
+        obj.factor_scales_ = [PercentScale.from_state(s) for s in state["factor_scales"]]
+        obj.score_scale_ = PercentScale.from_state(state["score_scale"])
+        obj.metrics_ = state["metrics"]
+        return obj
+
+
+def _composite(
+    specs: list[RiskFactorSpec], scales: list[PercentScale], values: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """The composite (weighted mean of available risk percentiles) and the risk percentiles."""
+    risk = np.empty_like(values)
+    for j, (spec, scale) in enumerate(zip(specs, scales, strict=True)):
+        pct = scale.transform(values[:, j])
+        risk[:, j] = pct if spec.direction == "higher_is_riskier" else 100.0 - pct
+    weights = np.array([s.weight for s in specs], dtype=np.float64)
+    have = np.isfinite(risk)
+    weight_sum = have @ weights
+    weighted = np.where(have, risk, 0.0) @ weights
+    composite = np.divide(
+        weighted, weight_sum, out=np.full(len(values), NEUTRAL), where=weight_sum > 0
+    )
+    return composite, risk
+
+
+def _columns_read(specs: list[RiskFactorSpec], columns: tuple[str, ...]) -> list[str]:
+    """The frame columns the factors' expressions (and requirements) name."""
+    present = set(columns)
+    used: set[str] = set()
+    for spec in specs:
+        used.update(w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", spec.sql) if w in present)
+        used.update(c for c in spec.requires if c in present)
+    return sorted(used)

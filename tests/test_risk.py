@@ -1,0 +1,268 @@
+"""The unsupervised risk composite, the shared risk API, bands and reasons."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from conftest import SyntheticRun
+from finintel.errors import ConfigError
+from finintel.models.composite import CompositeRisk
+from finintel.models.frame import FeatureFrame
+from finintel.models.risk import (
+    MODEL_FILE,
+    PercentScale,
+    RiskScores,
+    assign_bands,
+    fit_risk,
+    load_risk,
+)
+from finintel.models.risk_config import RiskBand, RiskFactorSpec, RiskSettings
+from finintel.models.risk_factors import BUILTIN_FACTORS, evaluate_factors
+
+
+def small_frame() -> FeatureFrame:
+    rng = np.random.default_rng(3)
+    n = 400
+    dti = rng.gamma(2.0, 0.4, n)
+    od = rng.poisson(1.0, n).astype(float)
+    income = rng.lognormal(10.5, 0.4, n)
+    values = np.column_stack([dti, od, income])
+    ids = np.array([f"C{i:04d}" for i in range(n)], dtype=object)
+    return FeatureFrame(ids, ("debt_to_income", "overdraft_days", "annual_income"), values)
+
+
+def assert_same(a: RiskScores, b: RiskScores) -> None:
+    assert np.array_equal(a.risk_score, b.risk_score)
+    assert np.array_equal(a.probability_of_default, b.probability_of_default, equal_nan=True)
+    assert a.risk_band.tolist() == b.risk_band.tolist()
+    assert a.risk_action.tolist() == b.risk_action.tolist()
+    assert a.risk_reasons.tolist() == b.risk_reasons.tolist()
+
+
+# ------------------------------------------------------------------------- synthetic bank
+
+
+@pytest.fixture(scope="module")
+def fixture_model(synthetic: SyntheticRun) -> tuple[CompositeRisk, RiskScores]:
+    model = fit_risk(synthetic.frame, None, RiskSettings(), seed=7)
+    assert isinstance(model, CompositeRisk)
+    return model, model.score(synthetic.frame)
+
+
+def test_unsupervised_score_ranks_defaults(
+    synthetic: SyntheticRun, fixture_model: tuple[CompositeRisk, RiskScores]
+) -> None:
+    model, scores = fixture_model
+    assert model.mode == "unsupervised"
+    auc = roc_auc_score(synthetic.defaulted, scores.risk_score)
+    pr_auc = average_precision_score(synthetic.defaulted, scores.risk_score)
+    # measured 0.841 ROC-AUC, 0.49 PR-AUC (base rate ~0.09)
+    assert auc >= 0.75, auc
+    assert pr_auc >= 0.35, pr_auc
+    # the riskier the band, the higher the observed default rate
+    rates = [synthetic.defaulted[scores.risk_band == b.name].mean() for b in DEFAULT_BANDS]
+    assert rates == sorted(rates), rates
+    assert np.isnan(scores.probability_of_default).all()
+
+
+DEFAULT_BANDS = RiskSettings().bands
+
+
+def test_unsupervised_metrics_name_used_and_unavailable_factors(
+    fixture_model: tuple[CompositeRisk, RiskScores],
+) -> None:
+    model, scores = fixture_model
+    used = [f["name"] for f in model.metrics_["factors"]]
+    assert used == [
+        "debt_to_income",
+        "spend_to_income",
+        "overdraft_days",
+        "low_balance_to_income",
+        "net_flow_to_income",
+        "balance_volatility_to_income",
+        "low_income",
+    ]
+    unavailable = model.metrics_["unavailable_factors"]
+    assert unavailable["lowest_balance"] == "left out because the data has annual_income"
+    assert unavailable["cash_advance_share"] == "the data has no column cash_advance"
+    assert unavailable["credit_utilisation"] == "the data has no column payments"
+    assert set(used) | set(unavailable) == {f.name for f in BUILTIN_FACTORS}
+    assert sum(model.metrics_["bands"].values()) == len(scores)
+    json.dumps(model.metrics_, allow_nan=False)
+
+
+def test_bands_split_the_population_by_score(
+    fixture_model: tuple[CompositeRisk, RiskScores],
+) -> None:
+    _, scores = fixture_model
+    counts = {b.name: int((scores.risk_band == b.name).sum()) for b in DEFAULT_BANDS}
+    # the score is a percentile of the fitted population: Critical = riskiest 10%, and so on
+    assert counts["Critical"] == pytest.approx(600, abs=12)
+    assert counts["High"] == pytest.approx(900, abs=12)
+    assert counts["Low"] == pytest.approx(3000, abs=12)
+    actions = dict(zip(scores.risk_band.tolist(), scores.risk_action.tolist(), strict=True))
+    assert actions == {
+        "Low": "no action",
+        "Medium": "monitor",
+        "High": "raise an alert",
+        "Critical": "manual review",
+    }
+    assert scores.risk_score.min() >= 0 and scores.risk_score.max() <= 100
+
+
+def test_reasons_name_top_factors_in_plain_words(
+    fixture_model: tuple[CompositeRisk, RiskScores],
+) -> None:
+    _, scores = fixture_model
+    critical = scores.risk_reasons[scores.risk_band == "Critical"]
+    assert np.mean([len(r.split("; ")) == 3 for r in critical]) > 0.9
+    counts = [len(r.split("; ")) if r else 0 for r in scores.risk_reasons]
+    assert max(counts) == 3 and min(counts) < 3  # fewer when fewer factors push up
+    top = scores.risk_reasons[np.argmax(scores.risk_score)]
+    assert "% of customers" in top
+    assert any(
+        r.startswith("debt-to-income ") and ", above " in r for r in scores.risk_reasons[:200]
+    )
+
+
+def test_unsupervised_is_deterministic_and_round_trips_exactly(
+    synthetic: SyntheticRun, fixture_model: tuple[CompositeRisk, RiskScores]
+) -> None:
+    model, scores = fixture_model
+    again = fit_risk(synthetic.frame, None, RiskSettings(), seed=7)
+    assert_same(scores, again.score(synthetic.frame))
+    files = model.to_files()
+    assert list(files) == [MODEL_FILE]
+    assert files == again.to_files()
+    loaded = load_risk(files)
+    assert loaded.mode == "unsupervised"
+    assert_same(scores, loaded.score(synthetic.frame))
+    assert loaded.metrics_ == json.loads(json.dumps(model.metrics_))
+
+
+def test_scoring_a_subset_uses_fit_time_statistics(
+    synthetic: SyntheticRun, fixture_model: tuple[CompositeRisk, RiskScores]
+) -> None:
+    model, scores = fixture_model
+    rows = np.arange(0, len(synthetic.frame), 37)
+    part = model.score(synthetic.frame.rows(rows))
+    assert np.array_equal(part.risk_score, scores.risk_score[rows])
+    assert part.risk_reasons.tolist() == scores.risk_reasons[rows].tolist()
+
+
+def test_scoring_refuses_a_frame_without_the_model_columns(
+    fixture_model: tuple[CompositeRisk, RiskScores], synthetic: SyntheticRun
+) -> None:
+    model, _ = fixture_model
+    without = [c for c in synthetic.frame.columns if c != "overdraft_days"]
+    with pytest.raises(ValueError, match=r"\['overdraft_days'\]"):
+        model.score(synthetic.frame.select(without))
+
+
+# ------------------------------------------------------------------------- factors
+
+
+def test_factors_adapt_to_the_columns() -> None:
+    frame = small_frame()
+    model = CompositeRisk(RiskSettings(), seed=0).fit(frame)
+    assert [f["name"] for f in model.metrics_["factors"]] == [
+        "debt_to_income",
+        "overdraft_days",
+        "low_income",
+    ]
+    assert model.columns_ == ["annual_income", "debt_to_income", "overdraft_days"]
+    assert model.metrics_["unavailable_factors"]["spend_to_income"] == (
+        "the data has no column spend_to_income"
+    )
+
+
+def test_declared_factors_with_expressions_directions_and_weights() -> None:
+    frame = small_frame()
+    factors = [
+        RiskFactorSpec(name="dti", label="debt-to-income", sql="debt_to_income", weight=3),
+        RiskFactorSpec(
+            name="od_per_income",
+            label="overdraft days per 10k income",
+            sql="overdraft_days / nullif(annual_income / 10000, 0)",
+        ),
+        RiskFactorSpec(name="gone", label="x", sql="no_such_column * 2"),
+        RiskFactorSpec(name="flat", label="y", sql="debt_to_income * 0"),
+    ]
+    model = CompositeRisk(RiskSettings(factors=factors), seed=0).fit(frame)
+    assert model.metrics_["factor_source"] == "settings"
+    assert model.metrics_["unavailable_factors"] == {
+        "flat": "every customer has the same value",
+        "gone": "the data has no column no_such_column",
+    }
+    assert [f["weight_share"] for f in model.metrics_["factors"]] == [0.75, 0.25]
+    scores = model.score(frame)
+    # dti carries 3/4 of the weight: its rank correlation with the score dominates
+    dti_corr = np.corrcoef(
+        np.argsort(np.argsort(frame.column("debt_to_income"))),
+        np.argsort(np.argsort(scores.risk_score)),
+    )[0, 1]
+    assert dti_corr > 0.85
+
+
+def test_factor_expressions_cannot_reach_files() -> None:
+    frame = small_frame()
+    bad = RiskFactorSpec(
+        name="peek", label="x", sql="(SELECT count(*) FROM read_csv('/etc/passwd'))"
+    )
+    with pytest.raises(ValueError, match="peek"):
+        evaluate_factors(frame, [bad])
+    with pytest.raises(ValueError, match="must not contain ';'"):
+        evaluate_factors(frame, [RiskFactorSpec(name="two", label="x", sql="1; SELECT 2")])
+
+
+def test_excluded_columns_are_never_used() -> None:
+    frame = small_frame()
+    settings = RiskSettings(exclude_columns=["annual_income"])
+    model = CompositeRisk(settings, seed=0).fit(frame)
+    assert model.metrics_["unavailable_factors"]["low_income"] == (
+        "column annual_income is excluded by the settings"
+    )
+    assert "annual_income" not in model.columns_
+
+
+def test_no_usable_factor_is_a_clear_error() -> None:
+    frame = FeatureFrame(np.array(["A", "B"], dtype=object), ("age",), np.array([[30.0], [40.0]]))
+    with pytest.raises(ValueError, match="no risk factor can be computed"):
+        CompositeRisk(RiskSettings(), seed=0).fit(frame)
+
+
+# ------------------------------------------------------------------------- scale, bands, mode
+
+
+def test_percent_scale_gives_ties_their_middle_rank() -> None:
+    scale = PercentScale().fit(np.array([0.0] * 8 + [1.0, 2.0]))
+    got = scale.transform(np.array([0.0, 1.0, 2.0, -1.0, 3.0, np.nan]))
+    np.testing.assert_allclose(got[:5], [40.0, 85.0, 95.0, 0.0, 100.0], atol=0.1)
+    assert np.isnan(got[5])
+
+
+def test_custom_bands_and_actions() -> None:
+    bands = [
+        RiskBand(name="Low", min_score=0, action="none"),
+        RiskBand(name="Watch", min_score=60, action="call"),
+        RiskBand(name="Critical", min_score=95, action="freeze"),
+    ]
+    names, actions = assign_bands(np.array([0.0, 59.99, 60.0, 94.9, 95.0, 100.0]), bands)
+    assert names.tolist() == ["Low", "Low", "Watch", "Watch", "Critical", "Critical"]
+    assert actions.tolist() == ["none", "none", "call", "call", "freeze", "freeze"]
+    with pytest.raises(ValueError, match="strictly increasing"):
+        RiskSettings(bands=[RiskBand(name="A", min_score=10, action="x")])
+
+
+def test_mode_selection() -> None:
+    frame = small_frame()
+    with pytest.raises(ConfigError, match="needs labels"):
+        fit_risk(frame, None, RiskSettings(mode="supervised"), seed=0)
+    labels = (frame.column("debt_to_income") > 1).astype(float)
+    model = fit_risk(frame, labels, RiskSettings(mode="unsupervised"), seed=0)
+    assert model.mode == "unsupervised"
+    assert "labels_ignored" in model.metrics_
