@@ -75,8 +75,13 @@ def run_step(name: str, out: Path, customers: int, tx: float) -> tuple[float, fl
     imports = [line for line in body.splitlines() if line.startswith(("from ", "import "))]
     work = [line for line in body.splitlines() if not line.startswith(("from ", "import "))]
     code = "\n".join(
-        [*imports, "import time", "_t0 = time.perf_counter()", *work,
-         "print('ELAPSED', time.perf_counter() - _t0, flush=True)"]
+        [
+            *imports,
+            "import time",
+            "_t0 = time.perf_counter()",
+            *work,
+            "print('ELAPSED', time.perf_counter() - _t0, flush=True)",
+        ]
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -119,9 +124,11 @@ def main() -> None:
             "runs": [round(t, 3) for t in timings[step]],
             "peak_rss_mib": round(max(peaks[step])),
         }
-        print(f"{step:>9}: median {median:6.2f} s over {args.repeats} runs "
-              f"(runs {', '.join(f'{t:.2f}' for t in timings[step])})  "
-              f"peak {max(peaks[step]):.0f} MiB")
+        print(
+            f"{step:>9}: median {median:6.2f} s over {args.repeats} runs "
+            f"(runs {', '.join(f'{t:.2f}' for t in timings[step])})  "
+            f"peak {max(peaks[step]):.0f} MiB"
+        )
     ratio = results["features"]["median_seconds"] / results["baseline"]["median_seconds"]
     results["features_over_baseline"] = {"ratio": round(ratio, 2), "target": 2.0}
     print(f"feature step / baseline group-by: {ratio:.2f}x (target <= 2.0x)")

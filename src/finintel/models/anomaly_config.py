@@ -1,11 +1,18 @@
-"""Settings of anomaly detection: features, how many customers to flag, detector sizes.
+"""Settings of anomaly detection: customer ensemble and transaction alerts.
+
+Plain pydantic, no scikit-learn: the TOML config (`[anomaly]` and `[anomaly.transactions]`)
+is validated without the `models` extra.
 
 Example:
     >>> AnomalySettings().expected_rate
     0.01
+    >>> AnomalySettings().transactions.burst_window_minutes
+    60
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,11 +21,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TransactionAlertSettings(_Strict):
+    """How transactions are compared with their customer's history and segment.
+
+    `alert_budget` (a number of transactions) wins over `expected_rate` when both are given.
+    """
+
+    expected_rate: float = Field(default=0.005, gt=0, le=0.5)
+    alert_budget: int | None = Field(default=None, ge=1)
+    # prior transactions a customer needs before "unusual for this customer" is judged
+    min_history: int = Field(default=3, ge=1)
+    burst_window_minutes: int = Field(default=60, ge=1)
+    hour_bucket_hours: int = Field(default=3, ge=1, le=12)
+    # component weights in the alert score (0 switches a component off)
+    weight_amount: float = Field(default=1.0, ge=0)
+    weight_segment_amount: float = Field(default=1.0, ge=0)
+    weight_hour: float = Field(default=1.0, ge=0)
+    weight_new_channel: float = Field(default=1.0, ge=0)
+    weight_new_category: float = Field(default=1.0, ge=0)
+    weight_burst: float = Field(default=1.0, ge=0)
+
+
 class AnomalySettings(_Strict):
     """`alert_budget` (a number of customers) wins over `expected_rate` when both are given."""
 
-    features: list[str] | None = None  # None: every numeric feature
+    features: list[str] | None = None  # None: the behavioural default set (docs/anomalies.md)
     expected_rate: float = Field(default=0.01, gt=0, le=0.5)
     alert_budget: int | None = Field(default=None, ge=1)
     n_estimators: int = Field(default=300, ge=10)
     max_samples: int = Field(default=2048, ge=16)
+    # how detector percentiles combine; chosen by measurement (docs/anomalies.md)
+    combine: Literal["max", "mean"] = "max"
+    # transformed features are clipped to +-clip robust SDs before the detectors see them
+    clip: float | None = Field(default=10.0, gt=0)
+    reason_count: int = Field(default=3, ge=1, le=10)
+    transactions: TransactionAlertSettings = Field(default_factory=TransactionAlertSettings)

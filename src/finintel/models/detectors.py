@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,16 @@ IntArray = npt.NDArray[np.int64]
 # -log(p) is large and the stored state stays small for any number of customers.
 _UNIFORM_KNOTS = 501
 _TAIL_KNOTS = 200
+
+
+class Detector(Protocol):
+    """What the ensemble needs of a fitted detector."""
+
+    name: str
+
+    def score(self, x: FloatArray) -> FloatArray: ...
+
+    def settings(self) -> dict[str, Any]: ...
 
 
 class EmpiricalCDF:
@@ -149,7 +159,9 @@ class ECODDetector:
     def score(self, x: FloatArray) -> FloatArray:
         left, right = self.tail_surprise(x)
         auto = np.where(self.skewness_ < 0, left, right)
-        return np.maximum.reduce([left.sum(axis=1), right.sum(axis=1), auto.sum(axis=1)])
+        sums = [left.sum(axis=1), right.sum(axis=1), auto.sum(axis=1)]
+        best: FloatArray = np.maximum.reduce(sums)
+        return best
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -191,7 +203,9 @@ class RobustDistanceDetector:
 
     def score(self, x: FloatArray) -> FloatArray:
         diff = x - self.center_
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, self.precision_, diff), 0.0))
+        squared = np.einsum("ij,jk,ik->i", diff, self.precision_, diff)
+        distance: FloatArray = np.sqrt(np.maximum(squared, 0.0))
+        return distance
 
     def settings(self) -> dict[str, Any]:
         return {

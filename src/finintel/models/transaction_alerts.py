@@ -1,0 +1,526 @@
+"""Transaction alerts: each transaction against its customer's own past and its segment.
+
+Everything runs as DuckDB SQL over the clean transactions (window functions, no Python loop
+per row), so millions of transactions score in seconds. Six score components, each 0 when
+the transaction is ordinary:
+
+- `amount`: robust z of log amount vs the customer's PRIOR transactions of the same
+  direction, plus how far it exceeds their largest prior one (needs `min_history` of them);
+- `segment_amount`: robust z of log amount vs the segment's amounts (quantiles from fit);
+- `hour`: surprise (-log probability) of the hour bucket given the customer's prior
+  transactions, smoothed toward the population's hours (learned at fit);
+- `new_channel` / `new_category`: the same surprise for channel and category;
+- `burst`: transactions in the last `burst_window_minutes` vs the customer's usual rate
+  (Poisson log-likelihood ratio).
+
+At fit time each component's 95th and 99.9th percentiles over the training transactions
+are stored; a component contributes (value - q95) / (q99.9 - q95) when above its q95, so
+ordinary values add nothing and 1.0 means "as unusual as the top 0.1%"; `alert_score` is
+the weighted sum of contributions. The alert threshold is the training score at the
+expected alert rate (or budget) and is reused unchanged. A component whose column is entirely
+NULL is skipped and listed in `metrics_["skipped_components"]`. Rows without
+`transaction_id` get the stable key `customer_id@timestamp#n` (n numbers a customer's
+identical timestamps by amount, direction, channel and category).
+
+Example:
+    >>> alerter = TransactionAlerter(TransactionAlertSettings(), seed=0)  # doctest: +SKIP
+    >>> alerter.fit(con, "clean_transactions", "customer_segments")  # doctest: +SKIP
+    >>> alerter.alerts(con, "clean_transactions", "customer_segments")  # doctest: +SKIP
+    'transaction_alerts'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Self
+
+import duckdb
+
+from finintel.models.anomaly_config import TransactionAlertSettings
+from finintel.readers import quote_ident
+
+STATE_FILE = "transaction_alerts.json"
+FORMAT_VERSION = 1
+COMPONENTS = ("amount", "segment_amount", "hour", "new_channel", "new_category", "burst")
+# The smallest spread (natural-log units) a robust z divides by: amounts within ~50% of each
+# other are never "many SDs apart" just because a customer's history is very regular.
+MIN_LOG_SPREAD = math.log(1.5)
+# A component is named in the reasons when it reaches this share of its 99.9th percentile.
+REASON_LEVEL = 0.5
+ORDINARY_QUANTILE = 0.95
+NORMALISER_QUANTILE = 0.999
+_WORK = "_fi_tx_components"
+_SEGMENT_STATS = "_fi_tx_segment_amounts"
+_POPULATION = "_fi_tx_population_shares"
+# Customer habits are smoothed toward the whole population's habits with the weight of this
+# many transactions: a first transaction at 3 a.m. (rare for everyone) is more surprising than
+# a first one at noon, and a new but common channel less surprising than a new rare one.
+PRIOR_WEIGHT = 2.0
+MIN_SHARE = 1e-4  # population share of a level never seen at fit time
+
+
+class TransactionAlerter:
+    """Scores every transaction and keeps those above a fit-time threshold as alerts."""
+
+    def __init__(self, settings: TransactionAlertSettings | None = None, seed: int = 0) -> None:
+        self.settings = settings or TransactionAlertSettings()
+        self.seed = seed  # no randomness is used; kept for the common model signature
+
+    # ---------------------------------------------------------------- fit
+    def fit(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        transactions: str = "clean_transactions",
+        segments: str | None = "customer_segments",
+    ) -> Self:
+        available = _available_columns(con, transactions)
+        n_rows = int(_one(con, f"SELECT count(*) FROM {quote_ident(transactions)}"))
+        if n_rows == 0:
+            raise ValueError("transaction alerts need at least one transaction")
+        skipped = _skipped(available, segments is not None)
+        segment_stats = self._segment_stats(con, transactions, segments)
+        population = _population_shares(con, transactions, available, self.settings)
+        _components_table(
+            con, self.settings, transactions, segments, available, segment_stats, population, _WORK
+        )
+        normalisers = {}
+        for name in COMPONENTS:
+            if name in skipped:
+                continue
+            q = _one(
+                con,
+                f"SELECT quantile_cont({name}, [{ORDINARY_QUANTILE}, {NORMALISER_QUANTILE}]) "
+                f"FROM {_WORK} WHERE {name} IS NOT NULL",
+            )
+            low, high = (0.0, 1.0) if q is None else (float(q[0]), float(q[1]))
+            normalisers[name] = (low, high if high > low else low + 1.0)
+        weights = self._weights(skipped)
+        score = _score_sql(normalisers, weights)
+        count = _alert_count(n_rows, self.settings.expected_rate, self.settings.alert_budget)
+        threshold = float(
+            _one(
+                con,
+                f"SELECT min(s) FROM (SELECT {score} AS s FROM {_WORK} ORDER BY s DESC "
+                f"LIMIT {count})",
+            )
+        )
+        flagged = int(_one(con, f"SELECT count(*) FROM {_WORK} WHERE {score} >= {threshold!r}"))
+        judged = {
+            name: int(_one(con, f"SELECT count({name}) FROM {_WORK}"))
+            for name in COMPONENTS
+            if name not in skipped
+        }
+        con.execute(f"DROP TABLE IF EXISTS {_WORK}")
+
+        self.available_columns_ = available
+        self.skipped_ = skipped
+        self.segment_stats_ = segment_stats
+        self.population_ = population
+        self.normalisers_ = normalisers
+        self.weights_ = weights
+        self.threshold_ = threshold
+        self.metrics_ = {
+            "transactions": n_rows,
+            "components": {
+                name: {
+                    "weight": weights[name],
+                    "ordinary_q95": round(normalisers[name][0], 6),
+                    "top_q999": round(normalisers[name][1], 6),
+                    "transactions_judged": judged[name],
+                }
+                for name in normalisers
+            },
+            "skipped_components": skipped,
+            "segments": len({row["segment_id"] for row in segment_stats}),
+            "threshold": {
+                "alert_score": round(threshold, 6),
+                "source": (
+                    "alert_budget" if self.settings.alert_budget is not None else "expected_rate"
+                ),
+                "expected_rate": self.settings.expected_rate,
+                "alert_budget": self.settings.alert_budget,
+            },
+            "flagged": flagged,
+            "flagged_rate": round(flagged / n_rows, 6),
+            "settings": self.settings.model_dump(mode="json"),
+            "transaction_key": (
+                "transaction_id"
+                if available["transaction_id"]
+                else "customer_id@timestamp#n (no transaction_id in the data)"
+            ),
+        }
+        return self
+
+    def _weights(self, skipped: Mapping[str, str]) -> dict[str, float]:
+        s = self.settings
+        given = {
+            "amount": s.weight_amount,
+            "segment_amount": s.weight_segment_amount,
+            "hour": s.weight_hour,
+            "new_channel": s.weight_new_channel,
+            "new_category": s.weight_new_category,
+            "burst": s.weight_burst,
+        }
+        return {k: v for k, v in given.items() if k not in skipped}
+
+    def _segment_stats(
+        self, con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
+    ) -> list[dict[str, Any]]:
+        """Median and quartiles of log amount per segment and direction (training data)."""
+        seg_join, seg_col = _segment_join(segments)
+        rows = con.execute(
+            f"SELECT {seg_col} AS segment_id, coalesce(t.direction, 'unknown') AS direction, "
+            "count(*) AS n, "
+            "quantile_cont(ln(greatest(t.amount::DOUBLE, 0.01)), [0.25, 0.5, 0.75]) AS q "
+            f"FROM {quote_ident(transactions)} t {seg_join} GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        return [
+            {
+                "segment_id": int(seg),
+                "direction": str(direction),
+                "n": int(n),
+                "q25": float(q[0]),
+                "median": float(q[1]),
+                "q75": float(q[2]),
+            }
+            for seg, direction, n, q in rows
+        ]
+
+    # ---------------------------------------------------------------- alerts
+    def alerts(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        transactions: str = "clean_transactions",
+        segments: str | None = "customer_segments",
+        target: str = "transaction_alerts",
+    ) -> str:
+        """Create `target`: the transactions at or above the threshold, with reasons."""
+        available = _available_columns(con, transactions)
+        _components_table(
+            con,
+            self.settings,
+            transactions,
+            segments,
+            available,
+            self.segment_stats_,
+            self.population_,
+            _WORK,
+        )
+        score = _score_sql(self.normalisers_, self.weights_)
+        reasons = _reasons_sql(self.normalisers_, self.settings)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
+            "SELECT tx_key AS transaction_id, customer_id, ts AS timestamp, tx_amount AS amount, "
+            "direction, "
+            f"channel, category, segment_id, alert_score, {reasons} AS reasons "
+            f"FROM (SELECT *, {score} AS alert_score FROM {_WORK}) "
+            f"WHERE alert_score >= {self.threshold_!r} "
+            "ORDER BY alert_score DESC, transaction_id"
+        )
+        con.execute(f"DROP TABLE IF EXISTS {_WORK}")
+        return target
+
+    def scores(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        transactions: str = "clean_transactions",
+        segments: str | None = "customer_segments",
+        target: str = "transaction_scores",
+    ) -> str:
+        """Create `target` with every transaction's key, components and alert_score."""
+        available = _available_columns(con, transactions)
+        _components_table(
+            con,
+            self.settings,
+            transactions,
+            segments,
+            available,
+            self.segment_stats_,
+            self.population_,
+            _WORK,
+        )
+        score = _score_sql(self.normalisers_, self.weights_)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {quote_ident(target)} AS SELECT tx_key AS transaction_id, "
+            f"customer_id, {', '.join(COMPONENTS)}, {score} AS alert_score FROM {_WORK} "
+            "ORDER BY transaction_id"
+        )
+        con.execute(f"DROP TABLE IF EXISTS {_WORK}")
+        return target
+
+    # ---------------------------------------------------------------- files
+    def to_files(self) -> dict[str, bytes]:
+        state = {
+            "format_version": FORMAT_VERSION,
+            "settings": self.settings.model_dump(mode="json"),
+            "seed": self.seed,
+            "available_columns": self.available_columns_,
+            "skipped": self.skipped_,
+            "segment_stats": self.segment_stats_,
+            "population": self.population_,
+            "normalisers": self.normalisers_,
+            "weights": self.weights_,
+            "threshold": self.threshold_,
+            "metrics": self.metrics_,
+        }
+        return {STATE_FILE: json.dumps(state, sort_keys=True, allow_nan=False).encode()}
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, bytes]) -> Self:
+        state = json.loads(files[STATE_FILE])
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported transaction alert format {state.get('format_version')}")
+        obj = cls(TransactionAlertSettings.model_validate(state["settings"]), int(state["seed"]))
+        obj.available_columns_ = {k: bool(v) for k, v in state["available_columns"].items()}
+        obj.skipped_ = dict(state["skipped"])
+        obj.segment_stats_ = list(state["segment_stats"])
+        obj.population_ = list(state["population"])
+        obj.normalisers_ = {k: (float(v[0]), float(v[1])) for k, v in state["normalisers"].items()}
+        obj.weights_ = {k: float(v) for k, v in state["weights"].items()}
+        obj.threshold_ = float(state["threshold"])
+        obj.metrics_ = state["metrics"]
+        return obj
+
+
+# -------------------------------------------------------------------- SQL guts
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    row = con.execute(sql).fetchone()
+    return None if row is None else row[0]
+
+
+def _alert_count(n_rows: int, rate: float, budget: int | None) -> int:
+    wanted = budget if budget is not None else math.ceil(rate * n_rows)
+    return max(1, min(int(wanted), n_rows))
+
+
+OPTIONAL = ("transaction_id", "direction", "channel", "category")
+
+
+def _available_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, bool]:
+    """Which optional columns exist and hold at least one value."""
+    described = con.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0").description
+    present = {d[0] for d in described}
+    for required in ("customer_id", "timestamp", "amount"):
+        if required not in present:
+            raise KeyError(f"the transactions table has no {required!r} column")
+    counts = {}
+    for name in OPTIONAL:
+        if name in present:
+            counts[name] = bool(
+                _one(con, f"SELECT count({quote_ident(name)}) > 0 FROM {quote_ident(table)}")
+            )
+        else:
+            counts[name] = False
+    return counts
+
+
+def _population_shares(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    available: Mapping[str, bool],
+    settings: TransactionAlertSettings,
+) -> list[dict[str, Any]]:
+    """Share of all training transactions per hour bucket, channel and category."""
+    levels = {"hour_bucket": f'CAST(hour("timestamp") // {settings.hour_bucket_hours} AS VARCHAR)'}
+    for name in ("channel", "category"):
+        if available[name]:
+            levels[name] = quote_ident(name)
+    out: list[dict[str, Any]] = []
+    for kind, expr in levels.items():
+        rows = con.execute(
+            f"SELECT {expr} AS level, count(*) / sum(count(*)) OVER () AS share "
+            f"FROM {quote_ident(table)} WHERE {expr} IS NOT NULL GROUP BY ALL ORDER BY level"
+        ).fetchall()
+        out.extend({"kind": kind, "level": str(lv), "share": float(sh)} for lv, sh in rows)
+    return out
+
+
+def _skipped(available: Mapping[str, bool], has_segments: bool) -> dict[str, str]:
+    skipped = {}
+    if not available["channel"]:
+        skipped["new_channel"] = "no channel values in the transactions"
+    if not available["category"]:
+        skipped["new_category"] = "no category values in the transactions"
+    if not has_segments:
+        skipped["segment_amount"] = "no customer segments given"
+    return skipped
+
+
+def _segment_join(segments: str | None) -> tuple[str, str]:
+    if segments is None:
+        return "", "-1"
+    return (
+        f"LEFT JOIN {quote_ident(segments)} sg ON sg.customer_id = t.customer_id",
+        "coalesce(sg.segment_id, -1)",
+    )
+
+
+def _column(available: Mapping[str, bool], name: str, sql_type: str = "VARCHAR") -> str:
+    return f"t.{quote_ident(name)}" if available[name] else f"CAST(NULL AS {sql_type})"
+
+
+def _components_table(
+    con: duckdb.DuckDBPyConnection,
+    settings: TransactionAlertSettings,
+    transactions: str,
+    segments: str | None,
+    available: Mapping[str, bool],
+    segment_stats: list[dict[str, Any]],
+    population: list[dict[str, Any]],
+    target: str,
+) -> None:
+    """One row per transaction with its six components (NULL when not judged)."""
+    seg_join, seg_col = _segment_join(segments)
+    stats_rows = [
+        (s["segment_id"], s["direction"], s["median"], s["q75"] - s["q25"]) for s in segment_stats
+    ]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_SEGMENT_STATS} "
+        "(segment_id INTEGER, direction VARCHAR, median DOUBLE, iqr DOUBLE)"
+    )
+    if stats_rows:
+        con.executemany(f"INSERT INTO {_SEGMENT_STATS} VALUES (?, ?, ?, ?)", stats_rows)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_POPULATION} (kind VARCHAR, level VARCHAR, share DOUBLE)"
+    )
+    share_rows = [(p["kind"], p["level"], p["share"]) for p in population]
+    if share_rows:
+        con.executemany(f"INSERT INTO {_POPULATION} VALUES (?, ?, ?)", share_rows)
+    tx_id = _column(available, "transaction_id")
+    direction = _column(available, "direction")
+    channel = _column(available, "channel")
+    category = _column(available, "category")
+    bucket = settings.hour_bucket_hours
+    window_us = settings.burst_window_minutes * 60_000_000
+    hist = settings.min_history
+    prior = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+    spread = f"greatest((q[3] - q[1]) / 1.3489795003921634, {MIN_LOG_SPREAD!r})"
+    seg_spread = f"greatest(ss.iqr / 1.3489795003921634, {MIN_LOG_SPREAD!r})"
+
+    def surprise(column: str, kind: str) -> str:
+        same = f"count(*) OVER (PARTITION BY customer_id, {column} ORDER BY ts, tx_key {prior})"
+        share = f"{kind}_share"
+        return (
+            f"CASE WHEN {column} IS NOT NULL AND prior_n >= {hist} "
+            f"THEN -ln(({same} + {PRIOR_WEIGHT!r} * {share}) / (prior_n + {PRIOR_WEIGHT!r})) END"
+        )
+
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {target} AS
+        WITH base AS (
+            SELECT t.customer_id, t."timestamp" AS ts, t.amount AS tx_amount,
+                   coalesce({tx_id}, t.customer_id || '@' || strftime(t."timestamp",
+                       '%Y-%m-%dT%H:%M:%S.%f') || '#' || row_number() OVER (
+                       PARTITION BY t.customer_id, t."timestamp"
+                       ORDER BY t.amount, {direction}, {channel}, {category})) AS tx_key,
+                   {direction} AS direction, {channel} AS channel, {category} AS category,
+                   {seg_col} AS segment_id,
+                   ln(greatest(t.amount::DOUBLE, 0.01)) AS log_amount,
+                   hour(t."timestamp") // {bucket} AS hour_bucket,
+                   epoch_us(t."timestamp") AS ts_us
+            FROM {quote_ident(transactions)} t {seg_join}
+        ),
+        shared AS (
+            SELECT b.*,
+                   coalesce(ph.share, {MIN_SHARE!r}) AS hour_bucket_share,
+                   coalesce(pc.share, {MIN_SHARE!r}) AS channel_share,
+                   coalesce(pg.share, {MIN_SHARE!r}) AS category_share
+            FROM base b
+            LEFT JOIN {_POPULATION} ph
+                ON ph.kind = 'hour_bucket' AND ph.level = CAST(b.hour_bucket AS VARCHAR)
+            LEFT JOIN {_POPULATION} pc ON pc.kind = 'channel' AND pc.level = b.channel
+            LEFT JOIN {_POPULATION} pg ON pg.kind = 'category' AND pg.level = b.category
+        ),
+        history AS (
+            SELECT *,
+                   row_number() OVER (PARTITION BY customer_id ORDER BY ts, tx_key) - 1
+                       AS prior_n,
+                   min(ts_us) OVER (PARTITION BY customer_id) AS first_us,
+                   count(*) OVER (PARTITION BY customer_id, coalesce(direction, '')
+                       ORDER BY ts, tx_key {prior}) AS prior_dir_n,
+                   quantile_cont(log_amount, [0.25, 0.5, 0.75]) OVER (
+                       PARTITION BY customer_id, coalesce(direction, '')
+                       ORDER BY ts, tx_key {prior}) AS q,
+                   max(log_amount) OVER (PARTITION BY customer_id, coalesce(direction, '')
+                       ORDER BY ts, tx_key {prior}) AS prior_max_log,
+                   count(*) OVER (PARTITION BY customer_id ORDER BY ts_us
+                       RANGE BETWEEN {window_us} PRECEDING AND CURRENT ROW) - 1 AS recent_n
+            FROM shared
+        ),
+        judged AS (
+            SELECT h.*,
+                   CASE WHEN prior_dir_n >= {hist}
+                        THEN greatest((log_amount - q[2]) / {spread}, 0)
+                             + greatest(log_amount - prior_max_log, 0) / {MIN_LOG_SPREAD!r}
+                        END AS amount,
+                   CASE WHEN ss.median IS NOT NULL
+                        THEN greatest((log_amount - ss.median) / {seg_spread}, 0) END
+                       AS segment_amount,
+                   ss.median AS ss_median,
+                   {surprise("hour_bucket", "hour_bucket")} AS hour,
+                   {surprise("channel", "channel")} AS new_channel,
+                   {surprise("category", "category")} AS new_category,
+                   CASE WHEN prior_n >= {hist} THEN
+                       {window_us}.0 * prior_n / greatest(ts_us - first_us, 86400000000)
+                   END AS expected_n
+            FROM history h
+            LEFT JOIN {_SEGMENT_STATS} ss ON ss.segment_id = h.segment_id
+                AND ss.direction = coalesce(h.direction, 'unknown')
+        )
+        SELECT tx_key, customer_id, ts, tx_amount, direction, channel, category, segment_id,
+               q[2] AS customer_median_log, ss_median, recent_n,
+               amount, segment_amount, hour, new_channel, new_category,
+               CASE WHEN expected_n IS NULL THEN NULL
+                    WHEN recent_n > expected_n
+                    THEN recent_n * ln(recent_n / expected_n) - (recent_n - expected_n)
+                    ELSE 0 END AS burst
+        FROM judged
+        """
+    )
+
+
+def _score_sql(normalisers: Mapping[str, tuple[float, float]], weights: Mapping[str, float]) -> str:
+    terms = []
+    for name in COMPONENTS:  # fixed order: the same float sum after a round trip
+        if name in normalisers and weights.get(name, 0) > 0:
+            low, high = normalisers[name]
+            terms.append(
+                f"{weights[name]!r} * greatest(coalesce({name}, 0) - {low!r}, 0) / {high - low!r}"
+            )
+    return "(" + " + ".join(terms or ["0.0"]) + ")"
+
+
+def _reasons_sql(
+    normalisers: Mapping[str, tuple[float, float]], settings: TransactionAlertSettings
+) -> str:
+    def hit(name: str) -> str:
+        low, high = normalisers[name]
+        return f"coalesce({name}, 0) >= {low + REASON_LEVEL * (high - low)!r}"
+
+    money = "format('{{:,.2f}}', {})"
+    parts = {
+        "amount": (
+            "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
+            "printf('%.1f', amount) || ' robust SDs above this customer''s usual ' || "
+            "coalesce(direction, 'transaction') || 's (median ' || "
+            + money.format("exp(customer_median_log)")
+            + " || ')'"
+        ),
+        "segment_amount": (
+            "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
+            "printf('%.1f', segment_amount) || ' robust SDs above segment ' || segment_id || "
+            "' typical (median ' || " + money.format("exp(ss_median)") + " || ')'"
+        ),
+        "hour": ("'unusual hour for this customer (' || strftime(ts, '%H:%M') || ')'"),
+        "new_channel": "'channel ' || channel || ' new or rare for this customer'",
+        "new_category": "'category ' || category || ' new or rare for this customer'",
+        "burst": (
+            f"recent_n || ' other transactions in the previous "
+            f"{settings.burst_window_minutes} minutes (usual rate far lower)'"
+        ),
+    }
+    cases = [f"CASE WHEN {hit(n)} THEN {parts[n]} END" for n in COMPONENTS if n in normalisers]
+    return "concat_ws('; ', " + ", ".join(cases) + ")" if cases else "''"

@@ -1,0 +1,151 @@
+"""Customer anomaly ensemble: planted anomalies found, thresholds, reasons, determinism, files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from conftest import SyntheticRun
+from finintel.models.anomaly import (
+    FOREST_FILE,
+    STATE_FILE,
+    CustomerAnomalyDetector,
+    default_features,
+)
+from finintel.models.anomaly_config import AnomalySettings
+from finintel.models.detectors import ECODDetector, EmpiricalCDF
+from finintel.models.frame import FeatureFrame
+
+# Bars chosen from synthetic seeds 11-13 (PR-AUC 0.22-0.25 with the defaults); a random
+# ranking scores 51 / 6,000 = 0.0085.
+MIN_PR_AUC = 0.15
+MIN_ROC_AUC = 0.85
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic: SyntheticRun) -> CustomerAnomalyDetector:
+    return CustomerAnomalyDetector(AnomalySettings(), seed=3).fit(synthetic.frame)
+
+
+def test_planted_anomalies_rank_high(
+    synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
+) -> None:
+    result = fitted.score(synthetic.frame)
+    y = synthetic.is_anomalous
+    assert y.sum() == 51
+    pr = average_precision_score(y, result.anomaly_score)
+    roc = roc_auc_score(y, result.anomaly_score)
+    assert pr >= MIN_PR_AUC, pr
+    assert roc >= MIN_ROC_AUC, roc
+    assert result.anomaly_score.min() >= 0 and result.anomaly_score.max() <= 100
+
+
+def test_expected_rate_sets_threshold_and_budget_wins(synthetic: SyntheticRun) -> None:
+    frame = synthetic.frame
+    default = CustomerAnomalyDetector(AnomalySettings(), seed=3).fit(frame)
+    assert default.metrics_["flagged"] == 60  # 1% of 6,000, never a silent 10%
+    assert default.score(frame).is_anomaly.sum() == 60
+    budget = CustomerAnomalyDetector(
+        AnomalySettings(expected_rate=0.2, alert_budget=25), seed=3
+    ).fit(frame)
+    assert budget.metrics_["threshold"]["source"] == "alert_budget"
+    assert budget.score(frame).is_anomaly.sum() == 25
+
+
+def test_threshold_is_reused_on_new_data(
+    synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
+) -> None:
+    frame = synthetic.frame
+    subset = frame.rows(np.arange(0, len(frame), 7))
+    full = fitted.score(frame)
+    part = fitted.score(subset)
+    # scoring a batch never refits: each customer's score is the same alone or with others
+    np.testing.assert_array_equal(part.anomaly_score, full.anomaly_score[::7])
+    np.testing.assert_array_equal(part.is_anomaly, full.is_anomaly[::7])
+
+
+def test_reasons_name_features_in_plain_words(
+    synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
+) -> None:
+    result = fitted.score(synthetic.frame)
+    flagged = result.anomaly_reasons[result.is_anomaly]
+    assert all(r for r in flagged)
+    assert all(r == "" for r in result.anomaly_reasons[~result.is_anomaly])
+    assert all("robust SDs" in r and "typical (median" in r for r in flagged)
+    night = (synthetic.anomaly_kind == "night_owl") & result.is_anomaly
+    if night.any():
+        assert any("night-time share" in r for r in result.anomaly_reasons[night])
+
+
+def test_metrics_are_complete_and_json(fitted: CustomerAnomalyDetector) -> None:
+    m = fitted.metrics_
+    assert set(m["detectors"]) == {"isolation_forest", "robust_distance", "ecod"}
+    assert m["detectors"]["isolation_forest"] == {
+        "n_estimators": 300,
+        "max_samples": 2048,
+        "random_state": 3,
+    }
+    assert m["combination"]["rule"] == "max"
+    assert m["flagged"] == 60 and m["flagged_rate"] == 0.01
+    assert "age" not in m["features"] and "night_share" in m["features"]
+    json.dumps(m, allow_nan=False)
+
+
+def test_default_features_are_behavioural() -> None:
+    cols = ["tx_count", "age", "annual_income", "night_share", "channel_share_atm", "extra"]
+    assert default_features(cols) == ["tx_count", "night_share", "channel_share_atm"]
+
+
+def test_unknown_or_constant_features(synthetic: SyntheticRun) -> None:
+    with pytest.raises(KeyError, match="nope"):
+        CustomerAnomalyDetector(AnomalySettings(features=["nope"])).fit(synthetic.frame)
+    frame = synthetic.frame.select(["tx_count", "night_share"])
+    frame = frame.with_columns(["flat"], np.ones(len(frame)))
+    model = CustomerAnomalyDetector(
+        AnomalySettings(features=["tx_count", "night_share", "flat"])
+    ).fit(frame)
+    assert model.features_ == ["tx_count", "night_share"]
+    assert model.metrics_["features_dropped"] == [{"feature": "flat", "why": "constant"}]
+
+
+def test_deterministic_and_exact_round_trip(
+    synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
+) -> None:
+    frame = synthetic.frame
+    again = CustomerAnomalyDetector(AnomalySettings(), seed=3).fit(frame).score(frame)
+    first = fitted.score(frame)
+    np.testing.assert_array_equal(again.anomaly_score, first.anomaly_score)
+    files = fitted.to_files()
+    assert set(files) == {STATE_FILE, FOREST_FILE}
+    loaded = CustomerAnomalyDetector.from_files(files).score(frame)
+    np.testing.assert_array_equal(loaded.anomaly_score, first.anomaly_score)
+    np.testing.assert_array_equal(loaded.is_anomaly, first.is_anomaly)
+    assert list(loaded.anomaly_reasons) == list(first.anomaly_reasons)
+
+
+def test_ecdf_is_exact_in_the_tails() -> None:
+    values = np.arange(100_000, dtype=np.float64)
+    cdf = EmpiricalCDF().fit(values)
+    assert len(cdf.knots_) < 1_500
+    top = np.array([99_999.0, 99_990.0, 5.0])
+    np.testing.assert_allclose(cdf.right(top), [1e-5, 1e-4, 0.99995])
+    np.testing.assert_allclose(cdf.left(np.array([0.0, 9.0, -1.0])), [1e-5, 1e-4, 0.0])
+
+
+def test_ecod_scores_from_training_data_only() -> None:
+    rng = np.random.default_rng(1)
+    train = rng.normal(size=(400, 4))
+    det = ECODDetector().fit(train)
+    point = np.array([[6.0, 5.0, -5.0, 6.0]])
+    batch = np.vstack([point, np.full((50, 4), 9.0)])
+    assert det.score(point)[0] == det.score(batch)[0]
+    assert det.score(point)[0] > np.percentile(det.score(train), 99)
+
+
+def test_too_few_customers() -> None:
+    frame = FeatureFrame(np.array(["A", "B"], dtype=object), ("tx_count",), np.ones((2, 1)))
+    with pytest.raises(ValueError, match="at least 10"):
+        CustomerAnomalyDetector().fit(frame)
