@@ -326,6 +326,9 @@ def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]
     """Counts a person reads first: rows, bands, anomalies, segments, alerts."""
     table = scored.table
     bands = table.column("risk_band").to_pylist()
+    lowest: dict[str, float] = {}
+    for band, value in zip(bands, table.column("risk_score").to_pylist(), strict=True):
+        lowest[band] = min(value, lowest.get(band, value))
     flagged = sum(1 for v in table.column("is_anomaly").to_pylist() if v)
     return {
         "validation": {
@@ -333,7 +336,7 @@ def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]
             for name, r in features.validation.result.reports.items()
         },
         "customers_scored": table.num_rows,
-        "risk_bands": {b: bands.count(b) for b in dict.fromkeys(sorted(set(bands)))},
+        "risk_bands": {b: bands.count(b) for b in sorted(lowest, key=lowest.__getitem__)},
         "anomalies": flagged,
         "transaction_alerts": scored.n_alerts,
         "segments": [

@@ -133,7 +133,7 @@ def fit_models(
     assignment = segmenter.assign(extended.select(columns))
     say("learning what is usual per customer and segment for transaction alerts")
     _register_segments(con, frame, assignment.segment_id)
-    alerter = alerts.TransactionAlerter(cfg.anomaly, seed).fit(
+    alerter = alerts.TransactionAlerter(cfg.anomaly.transactions, seed).fit(
         con, TRANSACTIONS_TABLE, SEGMENTS_TABLE
     )
     return FittedModels(risk_model, detector, segmenter, alerter, columns)
