@@ -86,6 +86,18 @@ def _friendly_errors(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         errors.print("interrupted")
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if debug:
+            raise
+        errors.print(
+            f"[bold red]error:[/] {type(exc).__name__}: {first_line(exc)} "
+            "(run again with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 @contextmanager

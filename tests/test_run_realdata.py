@@ -1,0 +1,79 @@
+"""`finintel run` end to end on the public data sets: every model on real files, with the
+numbers the product promises (stable k on CC GENERAL, cross-validated AUC on German credit,
+the Berka loan outcome as labels for the customers with loans).
+
+Without ../shared/data the tests skip, except on CI (CI=true), where they fail.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from finintel.cli import app
+
+pytestmark = pytest.mark.realdata
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+runner = CliRunner()
+
+
+def run_example(name: str, out: Path) -> dict[str, Any]:
+    if not DATA.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"public data sets not found at {DATA}; CI=true, so they must run")
+        pytest.skip("public data sets not found at ../shared/data")
+    config = ROOT / "examples" / f"{name}.toml"
+    args = ["run", "--config", str(config), "--out", str(out), "--today", "2026-11-21"]
+    result = runner.invoke(app, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text())
+    return metrics
+
+
+def segment_names(out: Path) -> list[str]:
+    with (out / "segments.csv").open(encoding="utf-8") as fh:
+        return [row["segment_name"] for row in csv.DictReader(fh)]
+
+
+def test_cc_general_is_segmented_on_a_stable_k(tmp_path: Path) -> None:
+    metrics = run_example("cc_general", tmp_path)
+    selection = metrics["segments"]["k_selection"]
+    table = {row["k"]: row for row in selection["table"]}
+    assert set(table) == set(range(2, 11))
+    assert all("stability" in row and "silhouette" in row for row in table.values())
+    chosen = selection["chosen_k"]
+    assert table[chosen]["stability"] >= 0.9
+    names = segment_names(tmp_path)
+    assert len(names) == chosen == len(set(names))
+    assert metrics["risk"]["mode"] == "unsupervised"
+    assert metrics["anomalies"]["flagged"] == 90  # 1% of 8,950, rounded up
+
+
+def test_german_credit_supervised_scorecard(tmp_path: Path) -> None:
+    metrics = run_example("german_credit", tmp_path)
+    risk = metrics["risk"]
+    assert risk["mode"] == "supervised"
+    assert risk["labelled"] == 1000 and risk["bads"] == 300
+    assert risk["cross_validation"]["roc_auc"] >= 0.78
+    assert risk["cross_validation"]["baseline"]["roc_auc"] > 0.7
+    with (tmp_path / "customers_scored.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1000
+    assert all(0 < float(r["probability_of_default"]) < 1 for r in rows)
+
+
+def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> None:
+    metrics = run_example("berka", tmp_path)
+    risk = metrics["risk"]
+    assert risk["mode"] == "supervised"
+    assert (risk["labelled"], risk["unlabelled"], risk["bads"]) == (682, 4687, 76)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["counts"]["customers_scored"] == 5369
