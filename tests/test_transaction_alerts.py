@@ -139,3 +139,24 @@ def test_missing_required_column(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE no_amount AS SELECT customer_id, timestamp FROM clean_transactions")
     with pytest.raises(KeyError, match="amount"):
         TransactionAlerter().fit(con, "no_amount", None)
+
+
+def test_fitted_without_transactions_the_alerter_stays_silent() -> None:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE tx (customer_id VARCHAR, timestamp TIMESTAMP, amount DECIMAL(18,2), "
+        "direction VARCHAR, transaction_id VARCHAR, channel VARCHAR, category VARCHAR, "
+        "balance_after DECIMAL(18,2))"
+    )
+    alerter = TransactionAlerter(seed=1).fit(con, "tx", None)
+    assert not alerter.active
+    assert alerter.metrics_["transactions"] == 0
+    again = TransactionAlerter.from_files(alerter.to_files())
+    con.execute(
+        "INSERT INTO tx VALUES "
+        "('A', TIMESTAMP '2024-01-01 10:00', 10, 'debit', 'T1', NULL, NULL, NULL)"
+    )
+    again.alerts(con, "tx", None, "alerts")
+    assert con.execute("SELECT count(*) FROM alerts").fetchall() == [(0,)]
+    names = [d[0] for d in con.execute("SELECT * FROM alerts").description]
+    assert names[:3] == ["transaction_id", "customer_id", "timestamp"] and names[-1] == "reasons"

@@ -246,6 +246,11 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
         "AS win_xy",
         f"bit_or(1::UBIGINT << months_ago) FILTER (months_ago < {window}) AS month_mask",
         "count(*) FILTER (is_weekend) AS n_weekend",
+        # transactions in the busiest month of the window: one conditional count per month
+        # (far cheaper than a per-customer histogram), the largest kept
+        "greatest("
+        + ", ".join(f"count(*) FILTER (months_ago = {k})" for k in range(window))
+        + ") AS peak_month_n",
     ]
     if "time_of_day" in plan.capabilities:
         start, stop = plan.night_start_hour, plan.night_end_hour

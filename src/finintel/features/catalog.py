@@ -75,6 +75,16 @@ FEATURES: tuple[Feature, ...] = (
         "coalesce(bit_count(t.month_mask), 0)",
         "transactions",
     ),
+    _f(
+        "peak_month_tx_count",
+        "Transactions in the customer's busiest calendar month within the trend window. A "
+        "burst of activity (a spending spree, money passing through, a dormant account "
+        "waking up) shows here even when yearly totals look ordinary, and one unusual "
+        "transaction moves it by one only.",
+        "count",
+        "coalesce(t.peak_month_n, 0)",
+        "transactions",
+    ),
     # money
     _f(
         "debit_total",
@@ -157,6 +167,15 @@ FEATURES: tuple[Feature, ...] = (
         "Share of transactions booked at night (by default 22:00 to 06:00).",
         "share",
         "CASE WHEN t.n > 0 THEN t.n_night::DOUBLE / t.n ELSE 0 END",
+        "transactions",
+        "time_of_day",
+    ),
+    _f(
+        "night_tx_count",
+        "Number of transactions booked at night (the hours of night_share). With "
+        "night_share it tells a sustained night-time habit from one or two late payments.",
+        "count",
+        "coalesce(t.n_night, 0)",
         "transactions",
         "time_of_day",
     ),

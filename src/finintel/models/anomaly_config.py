@@ -45,13 +45,13 @@ class TransactionAlertSettings(_Strict):
 class AnomalySettings(_Strict):
     """`alert_budget` (a number of customers) wins over `expected_rate` when both are given."""
 
-    features: list[str] | None = None  # None: the behavioural default set (docs/anomalies.md)
+    features: list[str] | None = None  # None: the sustained-behaviour set (docs/anomalies.md)
     expected_rate: float = Field(default=0.01, gt=0, le=0.5)
     alert_budget: int | None = Field(default=None, ge=1)
     n_estimators: int = Field(default=300, ge=10)
     max_samples: int = Field(default=2048, ge=16)
     # how detector percentiles combine; chosen by measurement (docs/anomalies.md)
-    combine: Literal["max", "mean"] = "max"
+    combine: Literal["max", "mean"] = "mean"
     # transformed features are clipped to +-clip robust SDs before the detectors see them
     clip: float | None = Field(default=10.0, gt=0)
     reason_count: int = Field(default=3, ge=1, le=10)

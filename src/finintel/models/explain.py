@@ -37,6 +37,8 @@ _LABELS = {
     "monthly_spend_trend": "monthly spend trend",
     "night_share": "night-time share",
     "weekend_share": "weekend share",
+    "peak_month_tx_count": "transactions in the busiest month",
+    "night_tx_count": "night-time transactions",
     "balance_last": "current balance",
     "balance_min": "lowest balance",
     "balance_avg": "average balance",

@@ -78,7 +78,7 @@ class TransactionAlerter:
         available = _available_columns(con, transactions)
         n_rows = int(_one(con, f"SELECT count(*) FROM {quote_ident(transactions)}"))
         if n_rows == 0:
-            raise ValueError("transaction alerts need at least one transaction")
+            return self._fit_without_transactions(available)
         skipped = _skipped(available, segments is not None)
         segment_stats = self._segment_stats(con, transactions, segments)
         population = _population_shares(con, transactions, available, self.settings)
@@ -120,7 +120,7 @@ class TransactionAlerter:
         self.population_ = population
         self.normalisers_ = normalisers
         self.weights_ = weights
-        self.threshold_ = threshold
+        self.threshold_: float | None = threshold
         self.metrics_ = {
             "transactions": n_rows,
             "components": {
@@ -152,6 +152,31 @@ class TransactionAlerter:
             ),
         }
         return self
+
+    def _fit_without_transactions(self, available: dict[str, bool]) -> Self:
+        """No transactions to learn from (a customer-only table): the alerter stays silent."""
+        why = "no transactions in the training data"
+        self.available_columns_ = available
+        self.skipped_ = dict.fromkeys(COMPONENTS, why)
+        self.segment_stats_ = []
+        self.population_ = []
+        self.normalisers_ = {}
+        self.weights_ = {}
+        self.threshold_ = None
+        self.metrics_ = {
+            "transactions": 0,
+            "components": {},
+            "skipped_components": self.skipped_,
+            "flagged": 0,
+            "note": f"{why}: no transaction alerts are produced, now or when scoring",
+            "settings": self.settings.model_dump(mode="json"),
+        }
+        return self
+
+    @property
+    def active(self) -> bool:
+        """False when fitted without transactions: nothing to compare a transaction with."""
+        return self.threshold_ is not None
 
     def _weights(self, skipped: Mapping[str, str]) -> dict[str, float]:
         s = self.settings
@@ -197,6 +222,9 @@ class TransactionAlerter:
         target: str = "transaction_alerts",
     ) -> str:
         """Create `target`: the transactions at or above the threshold, with reasons."""
+        if not self.active:
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(target)} ({_ALERT_COLUMNS})")
+            return target
         available = _available_columns(con, transactions)
         _components_table(
             con,
@@ -230,6 +258,8 @@ class TransactionAlerter:
         target: str = "transaction_scores",
     ) -> str:
         """Create `target` with every transaction's key, components and alert_score."""
+        if not self.active:
+            raise ValueError("this alerter was fitted without transactions and scores none")
         available = _available_columns(con, transactions)
         _components_table(
             con,
@@ -279,15 +309,23 @@ class TransactionAlerter:
         obj.population_ = list(state["population"])
         obj.normalisers_ = {k: (float(v[0]), float(v[1])) for k, v in state["normalisers"].items()}
         obj.weights_ = {k: float(v) for k, v in state["weights"].items()}
-        obj.threshold_ = float(state["threshold"])
+        obj.threshold_ = None if state["threshold"] is None else float(state["threshold"])
         obj.metrics_ = state["metrics"]
         return obj
 
 
+# The alert table's columns, for an alerter fitted without transactions.
+_ALERT_COLUMNS = (
+    "transaction_id VARCHAR, customer_id VARCHAR, timestamp TIMESTAMP, amount DECIMAL(18,2), "
+    "direction VARCHAR, channel VARCHAR, category VARCHAR, segment_id INTEGER, "
+    "alert_score DOUBLE, reasons VARCHAR"
+)
+
+
 # -------------------------------------------------------------------- SQL guts
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
-    row = con.execute(sql).fetchone()
-    return None if row is None else row[0]
+    rows = con.execute(sql).fetchall()  # fetch everything: the engine needs finished results
+    return rows[0][0] if rows else None
 
 
 def _alert_count(n_rows: int, rate: float, budget: int | None) -> int:
