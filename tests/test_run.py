@@ -184,3 +184,15 @@ def test_demo_generates_runs_and_compares_with_truth(tmp_path: Path) -> None:
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation["customers"] == 1200
     assert (tmp_path / "run" / "model" / "manifest.json").is_file()
+
+
+def test_too_few_customers_is_a_clear_error(tmp_path: Path) -> None:
+    rows = "\n".join(f"C{i},{1000 * (i + 1)},{20 + i}" for i in range(5))
+    (tmp_path / "c.csv").write_text(f"customer_id,annual_income,age\n{rows}\n", encoding="utf-8")
+    args = ["run", "--customers", str(tmp_path / "c.csv"), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "needs at least 50 customers" in result.output and "has 5" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o" / "customers_scored.csv").exists()
+    assert not (tmp_path / "o" / "model").exists()

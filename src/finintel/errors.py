@@ -6,6 +6,8 @@ command line prints its message as one paragraph and exits with `exit_code`, nev
 - `ConfigError`: the TOML mapping or a command-line option is wrong (exit 2).
 - `InputFileError`: an input file is missing, empty, binary, badly encoded, has the wrong
   delimiter or lacks a required column (exit 2). The message names the file.
+- `DataError`: the data is readable but cannot support a step (e.g. too few customers to fit
+  models) (exit 2).
 - `OptionalDependencyError`: a feature needs an optional extra that is not installed (exit 3).
 
 Example:
@@ -34,6 +36,10 @@ class InputFileError(FinintelError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class DataError(FinintelError):
+    """The data is valid but cannot support the requested step."""
 
 
 class OptionalDependencyError(FinintelError):

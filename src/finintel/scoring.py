@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from finintel.config import FinintelConfig
-from finintel.errors import OptionalDependencyError
+from finintel.errors import DataError, OptionalDependencyError
 from finintel.models.frame import FeatureFrame
 
 Progress = Callable[[str], None]
@@ -36,6 +36,8 @@ SCORE_COLUMNS = ("risk_score", "anomaly_score")  # model outputs segmentation ma
 SEGMENTS_TABLE = "customer_segments"
 ALERTS_TABLE = "transaction_alerts"
 TRANSACTIONS_TABLE = "clean_transactions"
+# Fewer customers than this cannot support segment stability, thresholds and percentiles.
+MIN_CUSTOMERS = 50
 
 
 def _models() -> Any:
@@ -118,6 +120,11 @@ def fit_models(
     progress: Progress | None = None,
 ) -> FittedModels:
     """Fit every model on the feature table (labels: NaN for customers without an outcome)."""
+    if len(frame) < MIN_CUSTOMERS:
+        raise DataError(
+            f"fitting models needs at least {MIN_CUSTOMERS} customers, but the clean customers "
+            f"table has {len(frame)} (see validation.json and rejects.csv)"
+        )
     risk, anomaly, segments, alerts = _models()
     say = progress or (lambda _msg: None)
     say("fitting the risk score")
