@@ -413,8 +413,23 @@ def test_german_credit_row_numbers_and_encodings() -> None:
         con,
         "SELECT count(*) FROM clean_customers WHERE checking_account_status IS NULL "
         "OR savings_status IS NULL OR credit_history_code IS NULL "
-        "OR employment_since_code IS NULL OR property_code IS NULL OR foreign_worker IS NULL",
+        "OR employment_since_code IS NULL OR property_code IS NULL OR foreign_worker IS NULL "
+        "OR purpose_code IS NULL OR personal_status_code IS NULL OR other_debtors_code IS NULL "
+        "OR job_code IS NULL OR other_installment_plans_code IS NULL OR housing_code IS NULL",
     ) == [(0,)]
+    # Row 2's unordered categories as Statlog codes: radio/television (A43), male divorced/
+    # separated (A91), no other debtors (A101), skilled (A173), no other plans (A143), own (A152).
+    assert rows(
+        con,
+        "SELECT purpose_code, personal_status_code, other_debtors_code, job_code, "
+        "other_installment_plans_code, housing_code FROM clean_customers "
+        "WHERE customer_id = 'G0002'",
+    ) == [(3.0, 1.0, 1.0, 3.0, 3.0, 2.0)]
+    assert rows(
+        con,
+        "SELECT count(DISTINCT purpose_code), count(DISTINCT personal_status_code), "
+        "count(DISTINCT job_code) FROM clean_customers",
+    ) == [(10, 4, 4)]
 
 
 # ------------------------------------------------------------------------------ cdnow

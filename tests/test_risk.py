@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,6 +228,32 @@ def test_excluded_columns_are_never_used() -> None:
         "column annual_income is excluded by the settings"
     )
     assert "annual_income" not in model.columns_
+
+
+def test_categorical_codes_are_never_ordered_factors() -> None:
+    frame = small_frame()
+    codes = np.resize(np.array([3.0, 1.0, 2.0]), len(frame)).reshape(-1, 1)
+    frame = frame.with_columns(["purpose_code"], codes)
+    factors = [
+        RiskFactorSpec(name="dti", label="debt-to-income", sql="debt_to_income"),
+        RiskFactorSpec(name="purpose", label="purpose", sql="purpose_code"),
+        RiskFactorSpec(name="ratio", label="x", sql="purpose_code / nullif(debt_to_income, 0)"),
+    ]
+    settings = RiskSettings(factors=factors, categorical_columns=["purpose_code"])
+    model = CompositeRisk(settings, seed=0).fit(frame)
+    assert [f["name"] for f in model.metrics_["factors"]] == ["dti"]
+    assert model.metrics_["unavailable_factors"] == {
+        "purpose": "column purpose_code is excluded by the settings",
+        "ratio": "column purpose_code is excluded by the settings",
+    }
+    assert model.columns_ == ["debt_to_income"]
+    # the built-in library reads no code declared categorical in the German credit example
+    from finintel.config import load_config
+    from finintel.models.risk_factors import bare_column
+
+    cfg, _ = load_config(Path(__file__).parents[1] / "examples" / "german_credit.toml")
+    read = {bare_column(f) or f.sql for f in BUILTIN_FACTORS}
+    assert cfg.risk.categorical_columns and not read & set(cfg.risk.categorical_columns)
 
 
 def test_no_usable_factor_is_a_clear_error() -> None:

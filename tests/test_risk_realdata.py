@@ -17,7 +17,7 @@ from pandas.api.types import is_numeric_dtype
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -43,14 +43,15 @@ def require_data() -> None:
 
 
 @cache
-def frame_and_labels(name: str, out: Path) -> tuple[FeatureFrame, np.ndarray]:
+def frame_and_labels(name: str, out: Path) -> tuple[FeatureFrame, np.ndarray, RiskSettings, int]:
+    """The example's feature frame, labels, `[risk]` settings and seed, as the pipeline has them."""
     cfg, base = load_config(ROOT / "examples" / f"{name}.toml")
     run = run_features(cfg, base, out / name, today=TODAY)
     con = run.validation.con
     frame = load_frame(con, "features")
     known = dict(con.execute("SELECT customer_id, defaulted FROM clean_labels").fetchall())
     labels = np.array([float(known[i]) if i in known else np.nan for i in frame.ids])
-    return frame, labels
+    return frame, labels, cfg.risk, cfg.seed
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +60,13 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("risk_realdata")
 
 
-def test_german_credit_scorecard_against_a_one_hot_baseline(out: Path) -> None:
-    frame, labels = frame_and_labels("german_credit", out)
-    model = fit_risk(frame, labels, RiskSettings(), seed=SEED)
-    m = model.metrics_
-    assert (m["labelled"], m["unlabelled"], m["bads"]) == (1000, 0, 300)
-    cv = m["cross_validation"]
-    # measured: scorecard 0.785, baseline on the mapped numeric columns 0.783
-    assert cv["roc_auc"] >= 0.78, cv
-
-    # plain logistic regression on the raw CSV: every text column one-hot, numbers
-    # standardised, the same five folds (same rows in the same order, same seed)
+def one_hot_auc(labels: np.ndarray, seed: int, repeats: int) -> float:
+    """Plain logistic regression on the raw CSV (all 20 attributes: text one-hot, numbers
+    standardised), cross-validated on the same folds as the scorecard (same rows, same order)."""
     raw = pa_csv.read_csv(DATA / "german_credit" / "germancredit.csv").to_pandas()
     y = (raw.pop("creditability") == "bad").to_numpy().astype(int)
     assert np.array_equal(y, labels.astype(int))
+    assert raw.shape[1] == 20
     numbers = [c for c in raw.columns if is_numeric_dtype(raw[c])]
     text = [c for c in raw.columns if c not in numbers]
     baseline = make_pipeline(
@@ -81,19 +75,49 @@ def test_german_credit_scorecard_against_a_one_hot_baseline(out: Path) -> None:
         ),
         LogisticRegression(max_iter=2000),
     )
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
-    one_hot_auc = float(np.mean(cross_val_score(baseline, raw, y, cv=folds, scoring="roc_auc")))
+    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=repeats, random_state=seed)
+    return float(np.mean(cross_val_score(baseline, raw, y, cv=folds, scoring="roc_auc")))
+
+
+def test_german_credit_scorecard_against_a_one_hot_baseline(out: Path) -> None:
+    frame, labels, settings, seed = frame_and_labels("german_credit", out)
+    assert seed == 42  # the seed `finintel run` uses for this example
+    assert settings.categorical_columns == [
+        "purpose_code",
+        "other_debtors_code",
+        "job_code",
+        "other_installment_plans_code",
+        "housing_code",
+    ]
+    assert settings.exclude_columns == ["personal_status_code"]
+    model = fit_risk(frame, labels, settings, seed=seed)
+    m = model.metrics_
+    assert "personal_status_code" not in m["columns_used"]
+    assert (m["labelled"], m["unlabelled"], m["bads"]) == (1000, 0, 300)
+    assert "purpose_code" in m["categorical_variables"]
+    purpose = [r for r in m["scorecard"] if r["variable"] == "purpose_code"]
+    assert purpose[-2:][0]["bin"] == "other categories" and purpose[-1]["bin"] == "missing"
+    cv = m["cross_validation"]
+    assert (cv["folds"], cv["repeats"], len(cv["roc_auc_by_fold"])) == (5, 3, 15)
+    one_hot = one_hot_auc(labels, seed, cv["repeats"])
     print(
-        f"German credit 5-fold ROC-AUC: scorecard {cv['roc_auc']:.3f}, "
-        f"one-hot logistic {one_hot_auc:.3f}"
+        f"German credit 5-fold x 3 ROC-AUC, seed {seed}: scorecard {cv['roc_auc']:.4f}, "
+        f"its baseline {cv['baseline']['roc_auc']:.4f}, one-hot logistic on the raw CSV "
+        f"{one_hot:.4f}"
     )
-    assert one_hot_auc == pytest.approx(0.78, abs=0.02)
-    assert cv["roc_auc"] >= one_hot_auc - 0.01
+    # measured at seed 42: scorecard 0.7836, its baseline 0.7861, one-hot on the raw CSV 0.7758
+    # (the lowest of seeds 0-25, where the scorecard gives 0.7868-0.7979)
+    assert cv["roc_auc"] >= 0.78, cv
+    assert one_hot == pytest.approx(0.78, abs=0.02)
+    assert cv["roc_auc"] >= one_hot - 0.005
+    scores = model.score(frame)
+    assert ((scores.probability_of_default > 0) & (scores.probability_of_default < 1)).all()
+    assert scores.probability_of_default.mean() == pytest.approx(0.3, abs=0.01)
 
 
 def test_german_credit_unsupervised_factors(out: Path) -> None:
-    frame, labels = frame_and_labels("german_credit", out)
-    model = fit_risk(frame, None, RiskSettings(), seed=SEED)
+    frame, labels, settings, _ = frame_and_labels("german_credit", out)
+    model = fit_risk(frame, None, settings, seed=SEED)
     scores = model.score(frame)
     auc = roc_auc_score(labels, scores.risk_score)
     # measured 0.752, against 0.63 for a min-max composite of a few hand-picked columns
@@ -102,7 +126,7 @@ def test_german_credit_unsupervised_factors(out: Path) -> None:
 
 
 def test_berka_loan_outcome_scorecard(out: Path) -> None:
-    frame, labels = frame_and_labels("berka", out)
+    frame, labels, _, _ = frame_and_labels("berka", out)
     model = fit_risk(frame, labels, RiskSettings(), seed=SEED)
     m = model.metrics_
     assert (m["customers"], m["labelled"], m["unlabelled"]) == (5369, 682, 4687)
@@ -110,11 +134,11 @@ def test_berka_loan_outcome_scorecard(out: Path) -> None:
     assert m["bad_rate"] == pytest.approx(76 / 682, abs=1e-6)
     cv = m["cross_validation"]
     # trans_prefix.asc covers only 160 of the 682 loan accounts (25 of the 76 bads): the
-    # transaction aggregates carry little signal here (measured 0.45, baseline 0.49)
+    # transaction aggregates carry little signal here (measured 0.52, baseline 0.49)
     print(
         f"Berka 5-fold ROC-AUC: scorecard {cv['roc_auc']:.3f}, "
         f"baseline {cv['baseline']['roc_auc']:.3f}"
     )
-    assert len(cv["roc_auc_by_fold"]) == 5 and 0.0 <= cv["roc_auc"] <= 1.0
+    assert len(cv["roc_auc_by_fold"]) == 15 and 0.0 <= cv["roc_auc"] <= 1.0
     scores = model.score(frame)
     assert np.isfinite(scores.probability_of_default).all()

@@ -69,7 +69,13 @@ class CompositeRisk:
         declared = (
             list(self.settings.factors) if self.settings.factors is not None else BUILTIN_FACTORS
         )
-        evaluated = evaluate_factors(frame, declared, self.settings.exclude_columns)
+        # codes of unordered categories are never ordered factors: excluded like
+        # `exclude_columns`, so a factor reading one is listed as unavailable
+        evaluated = evaluate_factors(
+            frame,
+            declared,
+            [*self.settings.exclude_columns, *self.settings.categorical_columns],
+        )
         unavailable = dict(evaluated.unavailable)
         specs: list[RiskFactorSpec] = []
         columns: list[int] = []

@@ -1,24 +1,29 @@
-"""Supervised risk: a monotonic WoE scorecard with a calibrated probability of default.
+"""Supervised risk: a WoE scorecard with a calibrated probability of default.
 
 Trained only on labelled customers (label 1 = defaulted, 0 = not; NaN = unlabelled), then every
 customer is scored. The steps, all refitted inside every cross-validation fold:
 
 1. Candidate variables: every feature column (minus `exclude_columns`) plus the factor-library
    ratios the data supports (e.g. lowest balance in months of income).
-2. Monotonic optimal binning of each variable (optbinning, `monotonic_trend="auto_asc_desc"`),
-   weight of evidence (WoE = ln(share of goods / share of bads), so higher = safer) per bin;
-   variables with an information value below `min_iv` are dropped.
+2. Optimal binning of each variable (optbinning): numbers into bins whose default rate rises,
+   falls, or has one peak or valley (`bin_trend`); the codes of `categorical_columns` into
+   groups of categories with similar default rates. Weight of evidence (WoE = ln(share of
+   goods / share of bads), so higher = safer) per bin; a missing value gets its own WoE, a
+   category not seen at fit time the neutral 0. Variables with an information value below
+   `min_iv` are dropped.
 3. Logistic regression on the WoE values.
 4. Platt calibration: a one-variable logistic regression of the label on the out-of-fold linear
-   score of the cross-validation, so probabilities are not over-confident.
+   scores of the (repeated) cross-validation, so probabilities are not over-confident.
 
-Persisted as JSON only (bin edges, WoE per bin and for missing values, coefficients, points,
-calibration, score scale); scoring uses this JSON alone through the same code as at fit time,
-so a reloaded model gives bit-identical outputs. optbinning objects are never pickled.
+Persisted as JSON only (bin edges or category groups, WoE per bin and for missing values,
+coefficients, points, calibration, score scale); scoring uses this JSON alone through the same
+code as at fit time, so a reloaded model gives bit-identical outputs. optbinning objects are
+never pickled.
 
-Labels computed from the inputs are refused (ConfigError): when one variable alone, or a
-decision tree of depth 3 on all variables, reaches an in-sample ROC-AUC of `leakage_auc`
-(0.999) or more, the label is a function of the features, not an observed outcome.
+Labels computed from the inputs are refused (ConfigError): when one variable alone (a category
+code ranked by its default rate), or a decision tree of depth 3 on all variables, reaches an
+in-sample ROC-AUC of `leakage_auc` (0.999) or more, the label is a function of the features,
+not an observed outcome.
 
 Example:
     >>> from finintel.models.risk_config import RiskSettings
@@ -66,6 +71,13 @@ BASE_POINTS = 600.0
 BASE_ODDS = 50.0
 POINTS_TO_DOUBLE = 20.0
 LEAKAGE_TREE_DEPTH = 3
+# WoE of a category code not seen at fit time: 0 is the population's odds, so the variable
+# neither raises nor lowers the customer's score.
+UNSEEN_WOE = 0.0
+# cv_repeats = "auto": repeat the folds this often up to this many training rows (small samples
+# are where one split's luck moves the estimate; large ones would pay 3x the fitting time).
+AUTO_REPEATS = 3
+AUTO_REPEATS_MAX_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -80,18 +92,62 @@ class Variable:
 
 @dataclass(frozen=True)
 class BinnedVariable:
-    """The stored binning of one variable: bins are (-inf, s0), [s0, s1), ..., [s_last, inf)."""
+    """The stored binning of one variable.
+
+    Numeric: bins are (-inf, s0), [s0, s1), ..., [s_last, inf) from `splits`. Categorical:
+    `groups` lists the category codes of each bin; a code seen in no group at fit time gets
+    `woe_unseen` (0, the population's odds). Missing values get `woe_missing` (0 when the
+    training rows had none).
+    """
 
     name: str
     splits: list[float]
     woe: list[float]  # one per bin
     woe_missing: float
     iv: float
+    groups: list[list[float]] | None = None  # categorical only: the codes of each bin
+    bad_rates: list[float] | None = None  # categorical only: the default rate of each bin
+
+    @property
+    def categorical(self) -> bool:
+        return self.groups is not None
 
     def transform(self, values: FloatArray) -> FloatArray:
+        if self.groups is not None:
+            out = np.full(len(values), UNSEEN_WOE, dtype=np.float64)
+            for codes, group_woe in zip(self.groups, self.woe, strict=True):
+                out[np.isin(values, np.asarray(codes, dtype=np.float64))] = group_woe
+            out[np.isnan(values)] = self.woe_missing
+            return out
         index = np.searchsorted(np.asarray(self.splits, dtype=np.float64), values, side="right")
         woe = np.asarray(self.woe, dtype=np.float64)[index]
         return np.where(np.isnan(values), self.woe_missing, woe)
+
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "name": self.name,
+            "splits": self.splits,
+            "woe": self.woe,
+            "woe_missing": self.woe_missing,
+            "iv": self.iv,
+        }
+        if self.groups is not None:
+            state.update(groups=self.groups, bad_rates=self.bad_rates, woe_unseen=UNSEEN_WOE)
+        return state
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> BinnedVariable:
+        groups = state.get("groups")
+        rates = state.get("bad_rates")
+        return cls(
+            state["name"],
+            [float(s) for s in state["splits"]],
+            [float(w) for w in state["woe"]],
+            float(state["woe_missing"]),
+            float(state["iv"]),
+            None if groups is None else [[float(c) for c in g] for g in groups],
+            None if rates is None else [float(r) for r in rates],
+        )
 
 
 @dataclass(frozen=True)
@@ -177,6 +233,7 @@ class ScorecardRisk:
             "trained_on": len(train),
             "candidate_variables": len(variables),
             "variables_used": [b.name for b in self.card_.bins],
+            "categorical_variables": [b.name for b in self.card_.bins if b.categorical],
             "columns_used": self.columns_,
             "cross_validation": {k: v for k, v in cv.items() if k != "oof_linear"},
             "calibration": {
@@ -199,7 +256,11 @@ class ScorecardRisk:
         }
 
     def scorecard_table(self) -> list[dict[str, Any]]:
-        """One row per variable and bin: the bin, its WoE and points."""
+        """One row per variable and bin: the bin, its WoE and points.
+
+        A categorical variable's bins are its groups of codes, e.g. "{3, 10}", plus
+        "other categories" (codes not seen at fit time) and "missing".
+        """
         factor = POINTS_TO_DOUBLE / math.log(2.0)
         offset = BASE_POINTS - factor * math.log(BASE_ODDS)
         n = len(self.card_.bins)
@@ -207,11 +268,18 @@ class ScorecardRisk:
         for var, b, coef in zip(
             self.variables_, self.card_.bins, self.card_.coefficients, strict=True
         ):
-            edges = [-math.inf, *b.splits, math.inf]
-            bins = [
-                (f"[{_num(lo)}, {_num(hi)})", w)
-                for lo, hi, w in zip(edges[:-1], edges[1:], b.woe, strict=True)
-            ]
+            if b.groups is not None:
+                bins = [
+                    ("{" + ", ".join(_num(c) for c in g) + "}", w)
+                    for g, w in zip(b.groups, b.woe, strict=True)
+                ]
+                bins.append(("other categories", UNSEEN_WOE))
+            else:
+                edges = [-math.inf, *b.splits, math.inf]
+                bins = [
+                    (f"[{_num(lo)}, {_num(hi)})", w)
+                    for lo, hi, w in zip(edges[:-1], edges[1:], b.woe, strict=True)
+                ]
             for text, woe in [*bins, ("missing", b.woe_missing)]:
                 points = -(coef * woe + self.card_.intercept / n) * factor + offset / n
                 rows.append(
@@ -240,8 +308,14 @@ class ScorecardRisk:
         risk_score = self.score_scale_.transform(pd)
         band, action = assign_bands(risk_score, self.settings.bands)
         phrases = [
-            factor_phrases(v.label, v.column, v.name, values[:, j], scale.transform(values[:, j]))
-            for j, (v, scale) in enumerate(zip(self.variables_, self.value_scales_, strict=True))
+            _category_phrases(v.label, b, values[:, j])
+            if b.categorical
+            else factor_phrases(
+                v.label, v.column, v.name, values[:, j], scale.transform(values[:, j])
+            )
+            for j, (v, b, scale) in enumerate(
+                zip(self.variables_, self.card_.bins, self.value_scales_, strict=True)
+            )
         ]
         # a variable pushes the score up when its bin has worse odds than the population
         reasons = reason_strings(slope * contributions, phrases)
@@ -268,16 +342,7 @@ class ScorecardRisk:
                 {"name": v.name, "label": v.label, "column": v.column, "sql": v.sql}
                 for v in self.variables_
             ],
-            "bins": [
-                {
-                    "name": b.name,
-                    "splits": b.splits,
-                    "woe": b.woe,
-                    "woe_missing": b.woe_missing,
-                    "iv": b.iv,
-                }
-                for b in self.card_.bins
-            ],
+            "bins": [b.to_state() for b in self.card_.bins],
             "coefficients": self.card_.coefficients,
             "intercept": self.card_.intercept,
             "calibration": {"slope": self.calibration_[0], "intercept": self.calibration_[1]},
@@ -298,16 +363,7 @@ class ScorecardRisk:
             Variable(v["name"], v["label"], v["column"], v["sql"]) for v in state["variables"]
         ]
         obj.card_ = FittedCard(
-            bins=[
-                BinnedVariable(
-                    b["name"],
-                    [float(s) for s in b["splits"]],
-                    [float(w) for w in b["woe"]],
-                    float(b["woe_missing"]),
-                    float(b["iv"]),
-                )
-                for b in state["bins"]
-            ],
+            bins=[BinnedVariable.from_state(b) for b in state["bins"]],
             coefficients=[float(c) for c in state["coefficients"]],
             intercept=float(state["intercept"]),
         )
@@ -370,10 +426,14 @@ def _refuse_leakage(
     from sklearn.tree import DecisionTreeClassifier
 
     filled = _median_filled(x)
+    categorical = set(settings.categorical_columns)
     for j, var in enumerate(variables):
         if np.ptp(filled[:, j]) == 0:
             continue
-        auc = float(roc_auc_score(y, filled[:, j]))
+        # codes of unordered categories are ranked by their default rate instead
+        # (a missing code is a category of its own there)
+        ranked = _category_rates(x[:, j], y) if var.name in categorical else filled[:, j]
+        auc = float(roc_auc_score(y, ranked))
         if max(auc, 1.0 - auc) >= settings.leakage_auc:
             raise ConfigError(
                 f"the label looks computed from the inputs: {var.label} ({var.name}) alone "
@@ -397,10 +457,19 @@ def _refuse_leakage(
 def _candidates(frame: FeatureFrame, settings: RiskSettings) -> tuple[list[Variable], FloatArray]:
     """Feature columns plus the factor expressions that are more than one column."""
     excluded = set(settings.exclude_columns)
+    absent = [c for c in settings.categorical_columns if c not in frame.columns]
+    if absent:
+        raise ConfigError(
+            f"risk categorical_columns {absent} are not feature columns of this data "
+            f"(its columns: {', '.join(frame.columns)})"
+        )
     variables = [Variable(c, feature_label(c), c, None) for c in frame.columns if c not in excluded]
     declared = list(settings.factors) if settings.factors is not None else BUILTIN_FACTORS
     expressions = [s for s in declared if bare_column(s) is None]
-    evaluated = evaluate_factors(frame, expressions, settings.exclude_columns)
+    # a ratio over category codes means nothing: such expressions are left out
+    evaluated = evaluate_factors(
+        frame, expressions, [*settings.exclude_columns, *settings.categorical_columns]
+    )
     for spec in evaluated.specs:
         variables.append(Variable(spec.name, spec.label, None, spec.sql))
     columns = [frame.columns.index(v.column) for v in variables if v.column is not None]
@@ -446,7 +515,12 @@ def _fit_card(
 ) -> FittedCard:
     from sklearn.linear_model import LogisticRegression
 
-    bins = [b for j, name in enumerate(names) if (b := _bin(x[:, j], y, name)) is not None]
+    categorical = set(settings.categorical_columns)
+    bins = [
+        b
+        for j, name in enumerate(names)
+        if (b := _bin(x[:, j], y, name, name in categorical, settings.bin_trend)) is not None
+    ]
     bins = [b for b in bins if b.iv >= settings.min_iv]
     if not bins:
         return FittedCard([], [], 0.0)
@@ -456,29 +530,43 @@ def _fit_card(
     return FittedCard(bins, [float(c) for c in model.coef_[0]], float(model.intercept_[0]))
 
 
-def _bin(values: FloatArray, y: npt.NDArray[np.int64], name: str) -> BinnedVariable | None:
-    """Monotonic optimal binning of one variable; None when it has fewer than two values."""
+def _bin(
+    values: FloatArray,
+    y: npt.NDArray[np.int64],
+    name: str,
+    categorical: bool = False,
+    trend: str = "auto_heuristic",
+) -> BinnedVariable | None:
+    """Optimal binning of one variable; None when it has fewer than two values.
+
+    Numbers get bins whose default rate follows `trend` (optbinning's `monotonic_trend`);
+    category codes are grouped (optbinning orders the categories by default rate and merges
+    neighbours), so the codes' order plays no part.
+    """
     from optbinning import OptimalBinning
 
     finite = values[np.isfinite(values)]
     if finite.size == 0 or np.all(finite == finite[0]):
         return None
-    optb = OptimalBinning(
-        name=name, dtype="numerical", monotonic_trend="auto_asc_desc", solver="cp"
-    )
+    if categorical:
+        optb = OptimalBinning(name=name, dtype="categorical", solver="cp")
+    else:
+        optb = OptimalBinning(name=name, dtype="numerical", monotonic_trend=trend, solver="cp")
     optb.fit(values, y)
     with warnings.catch_warnings():
         # optbinning 1.0 builds its table with a pandas dtype change pandas 3 warns about;
         # the numbers are unaffected
         warnings.filterwarnings("ignore", message="Setting an item of incompatible dtype")
         table = optb.binning_table.build()
-    splits = [float(s) for s in optb.splits]
-    n_bins = len(splits) + 1
+    groups = [sorted(float(c) for c in g) for g in optb.splits] if categorical else None
+    splits = [] if categorical else [float(s) for s in optb.splits]
+    n_bins = len(groups) if groups is not None else len(splits) + 1
     woe = [float(w) for w in table["WoE"].iloc[:n_bins]]
     missing_count = int(table["Count"].iloc[n_bins + 1])
     woe_missing = float(table["WoE"].iloc[n_bins + 1]) if missing_count > 0 else 0.0
     iv = float(table["IV"].iloc[: n_bins + 2].sum())
-    return BinnedVariable(name, splits, woe, woe_missing, iv)
+    rates = [float(r) for r in table["Event rate"].iloc[:n_bins]] if categorical else None
+    return BinnedVariable(name, splits, woe, woe_missing, iv, groups, rates)
 
 
 def _cross_validate(
@@ -488,34 +576,35 @@ def _cross_validate(
     settings: RiskSettings,
     seed: int,
 ) -> dict[str, Any]:
-    """Stratified k-fold CV of the whole scorecard and of a plain logistic baseline."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score, roc_curve
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    """Repeated stratified k-fold CV of the whole scorecard and of a plain logistic baseline.
 
-    folds = StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=seed)
-    oof = np.zeros(len(y))
+    `oof_linear` holds one out-of-fold linear score per repeat and row (repeats x rows).
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    repeats = cv_repeats(settings, len(y))
+    # the first repeat has the same folds as StratifiedKFold(shuffle=True, random_state=seed)
+    folds = RepeatedStratifiedKFold(
+        n_splits=settings.cv_folds, n_repeats=repeats, random_state=seed
+    )
+    oof = np.zeros((repeats, len(y)))
     card_auc, card_ks, base_auc = [], [], []
-    for train, test in folds.split(x, y):
+    for k, (train, test) in enumerate(folds.split(x, y)):
         card = _fit_card(x[train], y[train], names, settings)
-        oof[test] = card.linear(x[test], names)
-        card_auc.append(float(roc_auc_score(y[test], oof[test])))
-        fpr, tpr, _ = roc_curve(y[test], oof[test])
+        linear = card.linear(x[test], names)
+        oof[k // settings.cv_folds, test] = linear
+        card_auc.append(float(roc_auc_score(y[test], linear)))
+        fpr, tpr, _ = roc_curve(y[test], linear)
         card_ks.append(float(np.max(tpr - fpr)))
-        baseline = make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True),
-            StandardScaler(),
-            LogisticRegression(max_iter=2000),
-        )
+        baseline = _baseline(names, settings)
         baseline.fit(x[train], y[train])
         base_auc.append(float(roc_auc_score(y[test], baseline.predict_proba(x[test])[:, 1])))
     auc = float(np.mean(card_auc))
     b_auc = float(np.mean(base_auc))
     return {
         "folds": settings.cv_folds,
+        "repeats": repeats,
         "seed": seed,
         "roc_auc": round(auc, 6),
         "roc_auc_std": round(float(np.std(card_auc)), 6),
@@ -523,7 +612,7 @@ def _cross_validate(
         "ks": round(float(np.mean(card_ks)), 6),
         "roc_auc_by_fold": [round(a, 6) for a in card_auc],
         "baseline": {
-            "model": "logistic regression on median-imputed, standardised variables",
+            "model": BASELINE_MODEL,
             "roc_auc": round(b_auc, 6),
             "gini": round(2 * b_auc - 1, 6),
             "roc_auc_by_fold": [round(a, 6) for a in base_auc],
@@ -532,12 +621,54 @@ def _cross_validate(
     }
 
 
+BASELINE_MODEL = (
+    "logistic regression on median-imputed, standardised variables "
+    "(categorical columns one-hot encoded, missing as its own category)"
+)
+
+
+def _baseline(names: Sequence[str], settings: RiskSettings) -> Any:
+    """The plain logistic baseline: numbers standardised, category codes one-hot encoded."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    categorical = set(settings.categorical_columns)
+    codes = [j for j, name in enumerate(names) if name in categorical]
+    numbers = [j for j, name in enumerate(names) if name not in categorical]
+    encode = ColumnTransformer(
+        [
+            (
+                "numbers",
+                make_pipeline(
+                    SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+                ),
+                numbers,
+            ),
+            ("categories", OneHotEncoder(handle_unknown="ignore"), codes),
+        ]
+    )
+    return make_pipeline(encode, LogisticRegression(max_iter=2000))
+
+
+def cv_repeats(settings: RiskSettings, rows: int) -> int:
+    """How often the cross-validation is repeated (with new folds) for `rows` training rows."""
+    if settings.cv_repeats != "auto":
+        return settings.cv_repeats
+    return AUTO_REPEATS if rows <= AUTO_REPEATS_MAX_ROWS else 1
+
+
 def _calibrate(linear: FloatArray, y: npt.NDArray[np.int64]) -> tuple[float, float]:
-    """Platt scaling: PD = sigmoid(slope * linear + intercept), fitted out of fold."""
+    """Platt scaling: PD = sigmoid(slope * linear + intercept), fitted out of fold.
+
+    `linear` holds one out-of-fold score per repeat and row; all repeats are stacked.
+    """
     from sklearn.linear_model import LogisticRegression
 
     platt = LogisticRegression(C=1e6, max_iter=1000)
-    platt.fit(linear.reshape(-1, 1), y)
+    platt.fit(linear.reshape(-1, 1), np.tile(y, linear.shape[0]))
     return float(platt.coef_[0, 0]), float(platt.intercept_[0])
 
 
@@ -548,12 +679,40 @@ def _sigmoid(z: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
+def _category_rates(codes: FloatArray, y: npt.NDArray[np.int64]) -> FloatArray:
+    """Each row's in-sample default rate of its category (NaN is one category)."""
+    unique, index = np.unique(codes, return_inverse=True, equal_nan=True)
+    rates = np.bincount(index, weights=y, minlength=len(unique)) / np.bincount(index)
+    out: FloatArray = rates[index]
+    return out
+
+
 def _median_filled(x: FloatArray) -> FloatArray:
     out = x.copy()
     for j in range(x.shape[1]):
         col = out[:, j]
         finite = col[np.isfinite(col)]
         col[~np.isfinite(col)] = float(np.median(finite)) if finite.size else 0.0
+    return out
+
+
+def _category_phrases(label: str, binned: BinnedVariable, codes: FloatArray) -> list[str]:
+    """ "<label> <code>, a group with 38% defaults" per customer (computed once per code)."""
+    assert binned.groups is not None and binned.bad_rates is not None
+    rate_of = {c: r for g, r in zip(binned.groups, binned.bad_rates, strict=True) for c in g}
+    cache: dict[float, str] = {}
+    out = []
+    for code in codes.tolist():
+        text = cache.get(code)
+        if text is None:
+            if math.isnan(code):
+                text = f"{label} missing"
+            elif code in rate_of:
+                text = f"{label} {_num(code)}, a category group with {rate_of[code]:.0%} defaults"
+            else:
+                text = f"{label} {_num(code)}, a category not seen in training"
+            cache[code] = text
+        out.append(text)
     return out
 
 
