@@ -77,3 +77,10 @@ def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> 
     assert (risk["labelled"], risk["unlabelled"], risk["bads"]) == (682, 4687, 76)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["counts"]["customers_scored"] == 5369
+    # the bundle rescoring the mapped files through the same config reproduces the run
+    config = ROOT / "examples" / "berka.toml"
+    args = ["score", "--model", str(tmp_path / "model"), "--config", str(config)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "scored"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    scored = (tmp_path / "scored" / "customers_scored.csv").read_bytes()
+    assert scored == (tmp_path / "customers_scored.csv").read_bytes()
