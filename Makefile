@@ -17,7 +17,7 @@ $(VENV)/.installed-core: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-models: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[models]'
+	$(BIN)/python -m pip install --quiet -e '.[models,report]'
 	touch $@ $(VENV)/.installed-core
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

@@ -196,3 +196,9 @@ def test_too_few_customers_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     assert not (tmp_path / "o" / "customers_scored.csv").exists()
     assert not (tmp_path / "o" / "model").exists()
+
+
+def test_dashboard_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dashboard", str(tmp_path)])
+    assert result.exit_code == 2
+    assert str(tmp_path) in result.output and "Traceback" not in result.output

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from finintel import __version__
 from finintel.config import FinintelConfig, config_for_files, load_config
-from finintel.errors import ConfigError, FinintelError
+from finintel.errors import ConfigError, FinintelError, InputFileError, OptionalDependencyError
 from finintel.pipeline import ModelRun, run_all, run_features, run_score, run_validation
 from finintel.readers import first_line
 from finintel.validate import ValidationResult
@@ -318,6 +318,14 @@ def _print_run(run: ModelRun) -> None:
         console.print(f"Model bundle: {out / 'model'}   Metrics: {out / 'metrics.json'}")
 
 
+def _print_report(run: ModelRun) -> None:
+    report = run.summary.get("report", "")
+    if report.endswith("report.html"):
+        console.print(f"Report: {report}")
+    else:
+        console.print(f"Report {report}", style="dim")
+
+
 @app.command()
 def run(
     out: OutOpt,
@@ -342,6 +350,7 @@ def run(
         if not quiet:
             _print_validation(result.features.validation.result, out)
             _print_run(result)
+            _print_report(result)
 
 
 @app.command()
@@ -372,6 +381,7 @@ def score(
         if not quiet:
             _print_validation(result.features.validation.result, out)
             _print_run(result)
+            _print_report(result)
 
 
 @app.command()
@@ -416,6 +426,52 @@ def demo(
                 f"({anom['planted_among_flagged']} of {anom['planted']} planted among "
                 f"{anom['flagged']} flagged); risk ROC-AUC {risk['roc_auc']:.2f} without labels"
             )
+            _print_report(result)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (finintel run --out).")],
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rebuild report.html, its plots and summary.json from a run's files."""
+    with _friendly_errors(debug):
+        try:
+            import jinja2  # noqa: F401
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise OptionalDependencyError(exc.name or "matplotlib", "report") from None
+        from finintel.report import build_report
+        from finintel.report.summary import RunDirError
+
+        with _steps(quiet) as step:
+            try:
+                path = build_report(run_dir, step)
+            except RunDirError as exc:
+                raise InputFileError(run_dir, str(exc)) from None
+        if not quiet:
+            console.print(f"Report: {path}")
+
+
+@app.command()
+def dashboard(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (finintel run --out).")],
+    port: Annotated[int, typer.Option(help="TCP port to serve on.")] = 8501,
+    headless: Annotated[
+        bool, typer.Option("--headless/--no-headless", help="Do not open a browser window.")
+    ] = True,
+    debug: DebugOpt = False,
+) -> None:
+    """Start the interactive dashboard over a run (needs the dashboard extra)."""
+    with _friendly_errors(debug):
+        from finintel.dashboard import check_run_dir, serve
+
+        run = check_run_dir(run_dir)
+        console.print(f"Dashboard for {run} at http://localhost:{port} (Ctrl-C to stop)")
+        code = serve(run, port, headless)
+        if code not in (0, -2, 130):
+            raise typer.Exit(code)
 
 
 @app.command()

@@ -195,6 +195,7 @@ def run_all(
     )
     clock.lap("write")
     summary = run_summary(features, scored)
+    summary["report"] = _report_placeholder(out_dir)
     write_json(
         out_dir / "run.json",
         {
@@ -208,6 +209,7 @@ def run_all(
             "counts": summary,
         },
     )
+    _build_report(out_dir, summary, progress)
     return ModelRun(features, fitted, scored, out_dir, metrics, summary)
 
 
@@ -245,8 +247,15 @@ def run_score(
     scored = apply_models(con, frame, fitted, progress)
     clock.lap("score")
     write_results(con, out_dir, scored)
+    metrics = {
+        "finintel_version": __version__,
+        "source": f"the model bundle {model_dir}: measured when the model was fitted",
+        **fitted.metrics(),
+    }
+    write_json(out_dir / "metrics.json", metrics)
     clock.lap("write")
     summary = run_summary(features, scored)
+    summary["report"] = _report_placeholder(out_dir)
     write_json(
         out_dir / "run.json",
         {
@@ -263,7 +272,26 @@ def run_score(
             "counts": summary,
         },
     )
-    return ModelRun(features, fitted, scored, out_dir, {}, summary)
+    _build_report(out_dir, summary, progress)
+    return ModelRun(features, fitted, scored, out_dir, metrics, summary)
+
+
+def _report_placeholder(out_dir: Path) -> str:
+    """Where the report goes, or why there is none (the report extra is optional)."""
+    try:
+        import jinja2  # noqa: F401
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "not built: install finintel[report] for report.html and plots"
+    return str(out_dir / "report.html")
+
+
+def _build_report(out_dir: Path, summary: dict[str, Any], progress: Progress | None) -> None:
+    """Build report.html after run.json, which the report reads; skipped without the extra."""
+    if summary["report"].endswith("report.html"):
+        from finintel.report import build_report
+
+        build_report(out_dir, progress)
 
 
 def _check_feature_match(

@@ -25,6 +25,16 @@ import duckdb
 from finintel.readers import quote_literal
 
 
+def _file_mode() -> int:
+    """Permissions of a normal new file under the current umask (e.g. 0o644)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; it replaces `target` only if the block succeeds."""
@@ -34,6 +44,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(_FILE_MODE)  # mkstemp makes files private; results are ordinary files
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)

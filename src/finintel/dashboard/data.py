@@ -1,0 +1,186 @@
+"""What the dashboard reads from a finished run, loaded once per run and cached.
+
+The dashboard computes nothing new: key numbers come from the run's summary
+(`finintel.report.summary.load_summary`, the same dict the HTML report renders), and the
+per-customer views read the run's own result files (`customers_scored.parquet`,
+`transaction_alerts.csv`) with small DuckDB queries, so a run of 500k customers is never
+loaded into the browser session as a whole.
+
+Which run to show comes from the script arguments after `--` (`--run-dir RUN`) or from the
+environment variable `FININTEL_RUN_DIR`.
+
+Example:
+    >>> summary = run_summary(Path("out/run"))  # doctest: +SKIP
+    >>> summary["overview"]["customers"]  # doctest: +SKIP
+    3000
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import streamlit as st
+
+from finintel.dashboard.runs import SCORED_CSV, SCORED_FILE, run_dir_from
+
+ALERTS_FILE = "transaction_alerts.csv"
+MEMBERS_LIMIT = 1000
+RISK_BIN_WIDTH = 5
+# Customer ids are text ("007" stays "007") whatever a CSV sniffer would guess.
+_ID_AS_TEXT = "types = {'customer_id': 'VARCHAR'}"
+
+# The decision columns of customers_scored (the feature columns are left out of the views).
+DECISION_COLUMNS = (
+    "customer_id",
+    "risk_score",
+    "risk_band",
+    "risk_action",
+    "risk_reasons",
+    "probability_of_default",
+    "anomaly_score",
+    "is_anomaly",
+    "anomaly_reasons",
+    "segment_id",
+    "segment_name",
+)
+MEMBER_COLUMNS = ("customer_id", "risk_score", "risk_band", "anomaly_score", "is_anomaly")
+
+
+def current_run_dir() -> Path:
+    """The run this dashboard process shows (script arguments first, then the environment)."""
+    return run_dir_from(sys.argv[1:], os.environ)
+
+
+def run_stamp(run_dir: Path) -> str:
+    """Size and modification time of the files the views read: a new run means new caches."""
+    parts = []
+    for name in ("summary.json", SCORED_FILE, SCORED_CSV, ALERTS_FILE, "metrics.json"):
+        path = run_dir / name
+        if path.is_file():
+            stat = path.stat()
+            parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(parts)
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """The run's summary (built and written to summary.json when the run has none yet)."""
+    return _cached_summary(str(run_dir), run_stamp(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _cached_summary(run_dir: str, stamp: str) -> dict[str, Any]:
+    from finintel.report.summary import load_summary
+
+    return load_summary(Path(run_dir))
+
+
+def scored_source(run_dir: Path) -> str:
+    """A DuckDB table expression reading the run's scored customers (Parquet preferred)."""
+    parquet = run_dir / SCORED_FILE
+    if parquet.is_file():
+        return f"read_parquet({_sql_literal(parquet)})"
+    return f"read_csv({_sql_literal(run_dir / SCORED_CSV)}, header = true, {_ID_AS_TEXT})"
+
+
+def scored_columns(run_dir: Path) -> tuple[str, ...]:
+    """The decision columns present in this run's scored customers, in display order."""
+    return _cached_columns(str(run_dir), run_stamp(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _cached_columns(run_dir: str, stamp: str) -> tuple[str, ...]:
+    with duckdb.connect() as con:
+        names = {
+            row[0]
+            for row in con.execute(
+                f"DESCRIBE SELECT * FROM {scored_source(Path(run_dir))}"
+            ).fetchall()
+        }
+    return tuple(name for name in DECISION_COLUMNS if name in names)
+
+
+def segment_members(
+    run_dir: Path, segment_id: int, limit: int = MEMBERS_LIMIT
+) -> list[dict[str, Any]]:
+    """Up to `limit` customers of one segment, riskiest first (ties by customer_id)."""
+    return _cached_members(str(run_dir), run_stamp(run_dir), int(segment_id), limit)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_members(run_dir: str, stamp: str, segment_id: int, limit: int) -> list[dict[str, Any]]:
+    present = set(scored_columns(Path(run_dir)))
+    columns = ", ".join(name for name in MEMBER_COLUMNS if name in present)
+    query = (
+        f"SELECT {columns} FROM {scored_source(Path(run_dir))} WHERE segment_id = ? "
+        "ORDER BY risk_score DESC, customer_id LIMIT ?"
+    )
+    return _rows(query, [segment_id, limit])
+
+
+def customer_record(run_dir: Path, customer_id: str) -> dict[str, Any] | None:
+    """Every score, band, flag and reason of one customer, or None when the id is unknown."""
+    return _cached_customer(str(run_dir), run_stamp(run_dir), customer_id.strip())
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached_customer(run_dir: str, stamp: str, customer_id: str) -> dict[str, Any] | None:
+    columns = scored_columns(Path(run_dir))
+    query = (
+        f"SELECT {', '.join(columns)} FROM {scored_source(Path(run_dir))} "
+        "WHERE CAST(customer_id AS VARCHAR) = ?"
+    )
+    with duckdb.connect() as con:
+        row = con.execute(query, [customer_id]).fetchone()
+    return None if row is None else dict(zip(columns, row, strict=True))
+
+
+def customer_alerts(run_dir: Path, customer_id: str) -> list[dict[str, Any]]:
+    """The transaction alerts of one customer, highest alert score first (empty when none)."""
+    return _cached_alerts(str(run_dir), run_stamp(run_dir), customer_id.strip())
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached_alerts(run_dir: str, stamp: str, customer_id: str) -> list[dict[str, Any]]:
+    path = Path(run_dir) / ALERTS_FILE
+    if not path.is_file():
+        return []
+    query = (
+        f"SELECT * FROM read_csv({_sql_literal(path)}, header = true, {_ID_AS_TEXT}) "
+        'WHERE customer_id = ? ORDER BY alert_score DESC, "timestamp"'
+    )
+    return _rows(query, [customer_id])
+
+
+def risk_histogram(run_dir: Path) -> dict[str, list[Any]]:
+    """Customers per risk-score bin of `RISK_BIN_WIDTH` points (a count of the run's scores)."""
+    return _cached_histogram(str(run_dir), run_stamp(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _cached_histogram(run_dir: str, stamp: str) -> dict[str, list[Any]]:
+    width = RISK_BIN_WIDTH
+    query = (
+        f"SELECT CAST(LEAST(FLOOR(risk_score / {width}), {100 // width - 1}) * {width} AS INTEGER)"
+        f" AS start, COUNT(*) AS customers FROM {scored_source(Path(run_dir))} "
+        "WHERE risk_score IS NOT NULL GROUP BY 1 ORDER BY 1"
+    )
+    rows = _rows(query, [])
+    return {
+        "risk score": [f"{row['start']:02d}-{row['start'] + width}" for row in rows],
+        "customers": [row["customers"] for row in rows],
+    }
+
+
+def _rows(query: str, parameters: list[Any]) -> list[dict[str, Any]]:
+    with duckdb.connect() as con:
+        cursor = con.execute(query, parameters)
+        names = [column[0] for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _sql_literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"

@@ -1,0 +1,68 @@
+"""Segment explorer: one segment's profile, playbook and members, and how k was chosen."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from finintel.dashboard import data, ui
+from finintel.models.explain import feature_label, format_value
+
+run_dir, summary = ui.open_run()
+segments = summary["segments"]
+items = segments["items"]
+
+st.title("Segment explorer")
+if not items:
+    ui.stop("this run has no segments")
+
+by_label = {f"{item['segment_name']} (segment {item['segment_id']})": item for item in items}
+chosen = by_label[st.selectbox("Segment", list(by_label), key="segment")]
+
+cols = st.columns(4)
+cols[0].metric("Customers", ui.count(chosen["size"]))
+cols[1].metric("Share of customers", ui.share(chosen["share"]))
+cols[2].metric("Mean risk score", ui.score(chosen.get("mean_risk_score")))
+cols[3].metric("Anomalous customers", ui.count(chosen.get("anomalies")))
+
+if chosen.get("description"):
+    st.write(chosen["description"])
+if chosen.get("traits"):
+    st.caption("Traits: " + "; ".join(str(trait) for trait in chosen["traits"]))
+if chosen.get("actions"):
+    st.markdown("**Actions**\n\n" + "\n".join(f"- {action}" for action in chosen["actions"]))
+
+profile = chosen.get("profile") or {}
+if profile:
+    st.subheader("Profile")
+    st.caption("Typical value in the segment, and how far it sits from all customers (z).")
+    ui.table(
+        [
+            {
+                "feature": feature_label(name),
+                "column": name,
+                "value": format_value(name, entry.get("value")),
+                "z": entry.get("z"),
+            }
+            for name, entry in profile.items()
+        ]
+    )
+
+st.subheader("Members")
+members = data.segment_members(run_dir, int(chosen["segment_id"]))
+st.caption(
+    f"{ui.count(len(members))} of {ui.count(chosen['size'])} customers, riskiest first "
+    f"(at most {ui.count(data.MEMBERS_LIMIT)} shown; look one up on the Customer lookup page)."
+)
+ui.table(members)
+
+st.subheader("How many segments")
+st.write(
+    f"{segments.get('chosen_k')} segments. {segments.get('reason') or ''} "
+    f"Silhouette {ui.score(segments.get('silhouette'))}, "
+    f"stability {ui.score(segments.get('stability'))}."
+)
+ui.plot(run_dir, summary, "segments_pca", "Customers in the model's space, by segment")
+with st.expander("Evidence for each k"):
+    if segments.get("rule"):
+        st.caption(segments["rule"])
+    ui.table(segments.get("k_table") or [])

@@ -1,0 +1,704 @@
+"""The report's plots, drawn with matplotlib's object API and saved as PNG under `RUN/plots/`.
+
+Figures are created as `matplotlib.figure.Figure` objects rendered by the Agg canvas, never
+through pyplot's global figure registry, and no `rcParams` are changed: drawing a report leaves
+no global state behind (safe inside the dashboard) and every figure is released when its
+function returns. Each persona keeps one colour in every plot (`segment_colors`, keyed by
+segment id in id order); risk bands go from green (lowest) to red (highest).
+
+What is drawn (`draw_plots` returns `{name: "plots/<name>.png"}` for the plots it drew):
+
+| name | shows |
+|---|---|
+| k_selection | inertia (elbow marked), silhouette, Calinski-Harabasz, Davies-Bouldin and |
+| | stability per k; the chosen k and the reason |
+| segments_pca | customers in two principal components of the segmenter's space, by persona |
+| segment_profile | each segmentation feature's centroid z per segment (heat map) |
+| segment_sizes | customers per segment |
+| risk_distribution | risk score histogram with the band cut points |
+| risk_by_segment | risk score distribution per segment |
+| risk_roc, risk_calibration | in-sample ROC and calibration curves (only when labels exist) |
+| anomaly_distribution | anomaly score histogram with the threshold |
+| anomaly_top | the highest-scoring flagged customers |
+| data_quality_files | clean vs quarantined rows per table |
+| data_quality_rules | quarantined rows per rule |
+
+Plots the data cannot support are skipped; `summary["plots_skipped"]` says why.
+
+Example:
+    >>> from finintel.report.summary import summarize
+    >>> run = Path("out/run")  # doctest: +SKIP
+    >>> draw_plots(run, summarize(run))["k_selection"]  # doctest: +SKIP
+    'plots/k_selection.png'
+"""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm, to_hex
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from finintel.models.explain import feature_label
+from finintel.readers import quote_literal
+from finintel.report.summary import PLOT_NAMES, PLOTS_DIR, SCORED_FILE, model_dir_of
+from finintel.writers import atomic_path
+
+FloatArray = npt.NDArray[np.float64]
+Progress = Callable[[str], None]
+
+PCA_SAMPLE = 20_000
+TOP_ANOMALIES = 20
+DPI = 110
+TITLE_SIZE = 13
+LABEL_SIZE = 10
+INK = "#1f2933"
+GRID = "#d9dee3"
+MUTED = "#7b8794"
+ACCENT = "#c0392b"
+SCORE_BINS: list[float] = [2.0 * i for i in range(51)]  # 0-100 in 2-point bins
+
+
+class PlotUnavailableError(Exception):
+    """The data cannot support a plot; the message says why."""
+
+
+def segment_colors(segment_ids: Sequence[int]) -> dict[int, str]:
+    """One colour per segment id, assigned in id order (tab10, tab20 beyond ten segments)."""
+    ids = sorted({int(i) for i in segment_ids})
+    cmap = colormaps["tab10" if len(ids) <= 10 else "tab20"]
+    return {sid: to_hex(cmap(j % cmap.N)) for j, sid in enumerate(ids)}
+
+
+def band_colors(names: Sequence[str]) -> dict[str, str]:
+    """Risk bands from lowest to highest: green through yellow to red."""
+    cmap = colormaps["RdYlGn_r"]
+    n = len(names)
+    return {name: to_hex(cmap(0.1 + 0.8 * j / max(n - 1, 1))) for j, name in enumerate(names)}
+
+
+def draw_plots(
+    run_dir: Path, summary: Mapping[str, Any], progress: Progress | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Draw every plot the run supports into `run_dir/plots/`.
+
+    Returns `(drawn, skipped)`: drawn plot names with their path relative to `run_dir`, and
+    plots skipped while drawing (beyond `summary["plots_skipped"]`) with the reason. A stale
+    PNG of a plot that is not drawn this time is removed.
+    """
+    run_dir = Path(run_dir)
+    data = _PlotData(run_dir, summary)
+    planned_skips = dict(summary.get("plots_skipped") or {})
+    drawn: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for name in PLOT_NAMES:
+        target = run_dir / PLOTS_DIR / f"{name}.png"
+        if name in planned_skips:
+            target.unlink(missing_ok=True)
+            continue
+        if progress:
+            progress(f"drawing {name.replace('_', ' ')}")
+        try:
+            figure = _DRAWERS[name](data)
+        except PlotUnavailableError as exc:
+            skipped[name] = str(exc)
+            target.unlink(missing_ok=True)
+            continue
+        _save(figure, target)
+        drawn[name] = f"{PLOTS_DIR}/{name}.png"
+    return drawn, skipped
+
+
+# ---------------------------------------------------------------------- data
+
+
+class _PlotData:
+    """The run's summary plus columns of customers_scored, read once on demand."""
+
+    def __init__(self, run_dir: Path, summary: Mapping[str, Any]) -> None:
+        self.run_dir = run_dir
+        self.summary = summary
+        self._columns: dict[str, Any] = {}
+        items = summary["segments"]["items"]
+        self.segment_ids = [int(i["segment_id"]) for i in items]
+        self.segment_names = {int(i["segment_id"]): str(i["segment_name"]) for i in items}
+        self.colors = segment_colors(self.segment_ids)
+        seed = summary["overview"].get("seed")
+        self.seed = int(seed) if isinstance(seed, int) else 0
+
+    def columns(self, names: Sequence[str]) -> dict[str, Any]:
+        missing = [n for n in names if n not in self._columns]
+        if missing:
+            path = quote_literal(str(self.run_dir / SCORED_FILE))
+            select = ", ".join(f'"{n}"' for n in missing)
+            with duckdb.connect() as con:
+                got = con.execute(
+                    f"SELECT {select} FROM read_parquet({path}) ORDER BY customer_id"
+                ).fetchnumpy()
+            for n in missing:
+                self._columns[n] = np.asarray(got[n])
+        return {n: self._columns[n] for n in names}
+
+    def floats(self, name: str) -> FloatArray:
+        return _as_float(self.columns([name])[name])
+
+    def label(self, segment_id: int) -> str:
+        return f"{segment_id} {self.segment_names.get(segment_id, '')}".strip()
+
+
+# ---------------------------------------------------------------------- drawing helpers
+
+
+def _figure(width: float = 9.0, height: float = 5.0) -> Figure:
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _style(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=TITLE_SIZE - 1, color=INK, loc="left")
+    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE, color=INK)
+    ax.set_ylabel(ylabel, fontsize=LABEL_SIZE, color=INK)
+    ax.tick_params(labelsize=LABEL_SIZE - 1, colors=INK)
+    ax.grid(True, color=GRID, linewidth=0.7)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _save(figure: Figure, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, format="png", dpi=DPI, facecolor="white")
+    figure.clear()
+
+
+def _thousands(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+# ---------------------------------------------------------------------- segments
+
+
+def _k_selection(data: _PlotData) -> Figure:
+    seg = data.summary["segments"]
+    table = seg["k_table"]
+    if not table:
+        raise PlotUnavailableError("the run has no k-selection evidence")
+    ks = np.array([r["k"] for r in table])
+    chosen, elbow = seg.get("chosen_k"), seg.get("elbow_k")
+    eligible = np.array([bool(r.get("eligible")) for r in table])
+    fig = _figure(12.5, 7.2)
+    axes = fig.subplots(2, 3)
+    panels = [
+        ("inertia", "Inertia (within-segment spread)", "sum of squares, robust z² units"),
+        ("silhouette", "Silhouette (higher = better separated)", "score, -1 to 1"),
+        ("calinski_harabasz", "Calinski-Harabasz (higher = better)", "score (ratio)"),
+        ("davies_bouldin", "Davies-Bouldin (lower = better)", "score (ratio)"),
+        ("stability", "Bootstrap stability", "mean adjusted Rand index, 0 to 1"),
+    ]
+    for ax, (key, title, unit) in zip(axes.flat, panels, strict=False):
+        values = np.array([np.nan if r.get(key) is None else r[key] for r in table], dtype=float)
+        ax.plot(ks, values, color=INK, linewidth=1.5, zorder=2)
+        ax.scatter(ks[eligible], values[eligible], color=INK, s=36, zorder=3, label="eligible k")
+        ax.scatter(
+            ks[~eligible],
+            values[~eligible],
+            facecolor="white",
+            edgecolor=INK,
+            s=36,
+            zorder=3,
+            label="not eligible (unstable or tiny segment)",
+        )
+        if key == "stability":
+            sd = np.array([r.get("stability_sd") or 0.0 for r in table], dtype=float)
+            ax.fill_between(ks, values - sd, np.minimum(values + sd, 1.0), color=GRID, alpha=0.6)
+            minimum = (data.summary["model_card"]["parameters"].get("segments") or {}).get(
+                "min_stability"
+            )
+            if minimum is not None:
+                ax.axhline(minimum, color=MUTED, linestyle=":", linewidth=1)
+                ax.text(ks[0], minimum, f" minimum {minimum}", va="bottom", fontsize=8)
+        if key == "inertia" and elbow is not None and elbow in ks:
+            y = values[list(ks).index(elbow)]
+            ax.annotate(
+                f"elbow k = {elbow}",
+                xy=(elbow, y),
+                xytext=(0.55, 0.75),
+                textcoords="axes fraction",
+                fontsize=9,
+                arrowprops={"arrowstyle": "->", "color": INK},
+            )
+        if chosen is not None:
+            ax.axvline(
+                chosen, color=ACCENT, linestyle="--", linewidth=1.2, label=f"chosen k = {chosen}"
+            )
+        _style(ax, title, "number of segments k", unit)
+        ax.set_xticks(ks)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    text_ax = axes.flat[5]
+    text_ax.axis("off")
+    text_ax.legend(handles, labels, loc="upper left", fontsize=8.5, frameon=False)
+    reason = seg.get("reason") or ""
+    text_ax.text(
+        0.0,
+        0.55,
+        f"Why k = {chosen}:\n{textwrap.fill(reason, 44)}",
+        va="top",
+        fontsize=9,
+        color=INK,
+        transform=text_ax.transAxes,
+    )
+    fig.suptitle("Choosing the number of segments", fontsize=TITLE_SIZE + 1, color=INK)
+    return fig
+
+
+def _segments_pca(data: _PlotData) -> Figure:
+    from sklearn.decomposition import PCA
+
+    from finintel.bundle import BundleError, load_bundle
+    from finintel.models.segments import Segmenter
+
+    model_dir = model_dir_of(data.run_dir)
+    if model_dir is None:
+        raise PlotUnavailableError("the run has no model bundle to read the segmenter from")
+    try:
+        bundle = load_bundle(model_dir)
+    except BundleError as exc:
+        raise PlotUnavailableError(f"the model bundle cannot be loaded: {exc}") from exc
+    segmenter = Segmenter.from_files(bundle.parts["segments"])
+    columns = list(segmenter.columns_)
+    values = data.columns(columns)
+    matrix = np.column_stack([_as_float(values[c]) for c in columns])
+    seg_ids = data.columns(["segment_id"])["segment_id"].astype(np.int64)
+    rng = np.random.default_rng(data.seed)
+    n = len(matrix)
+    rows = np.sort(rng.choice(n, PCA_SAMPLE, replace=False)) if n > PCA_SAMPLE else np.arange(n)
+    z = segmenter.transform_.transform(matrix[rows])  # the transform clips as the model does
+    centroids = np.asarray(segmenter.centroids_)
+    if z.shape[1] < 2:
+        raise PlotUnavailableError("segmentation uses a single column: there is no 2-D view")
+    pca = PCA(n_components=2, random_state=data.seed).fit(z)
+    points, centres = pca.transform(z), pca.transform(centroids)
+    explained = pca.explained_variance_ratio_
+    fig = _figure(9.5, 6.5)
+    ax = fig.subplots()
+    ids = seg_ids[rows]
+    for sid in data.segment_ids:
+        mask = ids == sid
+        ax.scatter(
+            points[mask, 0],
+            points[mask, 1],
+            s=6,
+            alpha=0.45,
+            color=data.colors[sid],
+            linewidths=0,
+            label=data.label(sid),
+        )
+    for j, (x, y) in enumerate(centres):
+        sid = j + 1
+        ax.scatter(x, y, s=160, marker="X", color=data.colors.get(sid, INK), edgecolor="white")
+        ax.annotate(
+            data.label(sid),
+            (x, y),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=9,
+            fontweight="bold",
+            color=INK,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    shown = f"{len(rows):,} of {n:,} customers" if n > len(rows) else f"{n:,} customers"
+    _style(
+        ax,
+        f"Segments in the model's space (PCA; {shown})",
+        f"principal component 1 ({explained[0]:.0%} of variance, robust z units)",
+        f"principal component 2 ({explained[1]:.0%} of variance, robust z units)",
+    )
+    ax.legend(fontsize=8.5, markerscale=3, frameon=False, loc="best")
+    return fig
+
+
+def _segment_profile(data: _PlotData) -> Figure:
+    items = data.summary["segments"]["items"]
+    known = list(items[0]["profile"]) if items else []
+    ordered = [c for c in data.summary["segments"].get("columns") or [] if c in known]
+    features = [f for f in ordered + sorted(set(known) - set(ordered)) if _has_z(items, f)]
+    if not features:
+        raise PlotUnavailableError("the segment profiles have no z values")
+    grid = np.array(
+        [[float(item["profile"][f]["z"]) for f in features] for item in items], dtype=float
+    )
+    limit = max(float(np.abs(grid).max()), 0.5)
+    fig = _figure(max(8.0, 0.62 * len(features) + 3.5), 1.0 + 0.55 * len(items) + 1.8)
+    ax = fig.subplots()
+    image = ax.imshow(
+        grid,
+        cmap="RdBu_r",
+        norm=TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit),
+        aspect="auto",
+    )
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            value = grid[i, j]
+            ax.text(
+                j,
+                i,
+                f"{value:+.1f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if abs(value) > 0.6 * limit else INK,
+            )
+    ax.set_xticks(range(len(features)))
+    ax.set_xticklabels([feature_label(f) for f in features], rotation=40, ha="right")
+    ax.set_yticks(range(len(items)))
+    ax.set_yticklabels([data.label(int(i["segment_id"])) for i in items])
+    for tick, item in zip(ax.get_yticklabels(), items, strict=True):
+        tick.set_color(data.colors[int(item["segment_id"])])
+        tick.set_fontweight("bold")
+    ax.tick_params(labelsize=LABEL_SIZE - 1)
+    ax.set_title(
+        "Segment profiles: centroid distance from the average customer",
+        fontsize=TITLE_SIZE - 1,
+        color=INK,
+        loc="left",
+    )
+    bar = fig.colorbar(image, ax=ax, shrink=0.85)
+    bar.set_label("robust z (0 = population average)", fontsize=LABEL_SIZE)
+    return fig
+
+
+def _segment_sizes(data: _PlotData) -> Figure:
+    items = data.summary["segments"]["items"]
+    fig = _figure(9.0, 1.2 + 0.5 * len(items))
+    ax = fig.subplots()
+    labels = [data.label(int(i["segment_id"])) for i in items][::-1]
+    sizes = [int(i["size"]) for i in items][::-1]
+    colors = [data.colors[int(i["segment_id"])] for i in items][::-1]
+    ax.barh(labels, sizes, color=colors)
+    top = max(sizes) if sizes else 1
+    for y, item in enumerate(items[::-1]):
+        ax.text(
+            int(item["size"]) + top * 0.01,
+            y,
+            f"{int(item['size']):,} ({float(item['share']):.1%})",
+            va="center",
+            fontsize=9,
+            color=INK,
+        )
+    ax.set_xlim(0, top * 1.2)
+    _style(ax, "Customers per segment", "customers (count)", "")
+    return fig
+
+
+# ---------------------------------------------------------------------- risk
+
+
+def _band_edges(data: _PlotData) -> list[tuple[str, float]]:
+    return [(b["name"], float(b["min_score"])) for b in data.summary["risk"]["bands"]]
+
+
+def _risk_distribution(data: _PlotData) -> Figure:
+    scores = data.floats("risk_score")
+    bands = _band_edges(data)
+    colors = band_colors([b for b, _ in bands])
+    fig = _figure()
+    ax = fig.subplots()
+    edges = [lo for _, lo in bands] + [100.0]
+    for (name, lo), hi in zip(bands, edges[1:], strict=False):
+        ax.axvspan(lo, hi, color=colors[name], alpha=0.12, linewidth=0)
+    ax.hist(scores[np.isfinite(scores)], bins=SCORE_BINS, color=INK, alpha=0.8)
+    top = ax.get_ylim()[1] * 1.35
+    ax.set_ylim(0, top)
+    for name, lo in bands:
+        if lo > 0:
+            ax.axvline(lo, color=colors[name], linestyle="--", linewidth=1.5)
+        count = next(b["customers"] for b in data.summary["risk"]["bands"] if b["name"] == name)
+        ax.text(lo + 0.8, top * 0.97, f"{name}\n≥ {lo:g}\n{count:,}", va="top", fontsize=8.5)
+    ax.set_xlim(0, 100)
+    _style(
+        ax,
+        "Risk score distribution with band cut points",
+        "risk score (0-100, percentile of the fitted population)",
+        "customers (count per 2-point bin)",
+    )
+    return fig
+
+
+def _risk_by_segment(data: _PlotData) -> Figure:
+    scores = data.floats("risk_score")
+    ids = data.columns(["segment_id"])["segment_id"].astype(np.int64)
+    present = [sid for sid in data.segment_ids if np.any(ids == sid)]
+    groups = [scores[(ids == sid) & np.isfinite(scores)] for sid in present]
+    fig = _figure(9.5, 1.3 + 0.55 * max(len(present), 1) + 1.0)
+    ax = fig.subplots()
+    box = ax.boxplot(
+        groups[::-1],
+        orientation="horizontal",
+        patch_artist=True,
+        widths=0.6,
+        showfliers=False,
+        medianprops={"color": INK},
+    )
+    for patch, sid in zip(box["boxes"], present[::-1], strict=True):
+        patch.set_facecolor(data.colors[sid])
+        patch.set_alpha(0.75)
+    means = [float(g.mean()) if g.size else np.nan for g in groups[::-1]]
+    ax.scatter(
+        means,
+        range(1, len(groups) + 1),
+        marker="D",
+        color="white",
+        edgecolor=INK,
+        s=30,
+        zorder=3,
+        label="mean",
+    )
+    ax.set_yticks(range(1, len(present) + 1))
+    ax.set_yticklabels([data.label(sid) for sid in present[::-1]])
+    for name, lo in _band_edges(data):
+        if lo > 0:
+            ax.axvline(lo, color=MUTED, linestyle=":", linewidth=1)
+            ax.text(lo, len(present) + 0.45, f" {name} ≥ {lo:g}", fontsize=8, color=MUTED)
+    ax.set_ylim(0.4, len(present) + 0.8)
+    ax.set_xlim(0, 100)
+    ax.legend(fontsize=8.5, frameon=False, loc="lower right")
+    _style(
+        ax,
+        "Risk score by segment (box: middle half; whiskers: 1.5 IQR)",
+        "risk score (0-100)",
+        "",
+    )
+    return fig
+
+
+def _labelled(data: _PlotData) -> tuple[FloatArray, FloatArray]:
+    """Known outcomes (0/1) and the predicted probability of default of the same customers."""
+    labels_path = quote_literal(str(data.run_dir / "clean" / "labels.parquet"))
+    scored = quote_literal(str(data.run_dir / SCORED_FILE))
+    with duckdb.connect() as con:
+        got = con.execute(
+            f"SELECT l.defaulted::DOUBLE AS y, s.probability_of_default AS p "
+            f"FROM read_parquet({scored}) s JOIN read_parquet({labels_path}) l USING (customer_id) "
+            "WHERE l.defaulted IS NOT NULL AND s.probability_of_default IS NOT NULL "
+            "AND isfinite(s.probability_of_default) ORDER BY s.customer_id"
+        ).fetchnumpy()
+    y, p = _as_float(got["y"]), _as_float(got["p"])
+    if y.size == 0 or len(np.unique(y)) < 2:
+        raise PlotUnavailableError(
+            "the labelled customers do not include both defaults and non-defaults"
+        )
+    return y, p
+
+
+def _risk_roc(data: _PlotData) -> Figure:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    y, p = _labelled(data)
+    fpr, tpr, _ = roc_curve(y, p)
+    auc = float(roc_auc_score(y, p))
+    cv = data.summary["risk"].get("cv") or {}
+    fig = _figure(6.8, 6.0)
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, color=ACCENT, linewidth=2, label=f"in-sample ROC-AUC {auc:.3f}")
+    ax.plot([0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1, label="random ranking")
+    if cv.get("roc_auc") is not None:
+        ax.plot([], [], " ", label=f"cross-validated ROC-AUC {float(cv['roc_auc']):.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(fontsize=9, frameon=False, loc="lower right")
+    _style(
+        ax,
+        f"ROC curve ({int(y.sum()):,} defaults among {y.size:,} labelled customers)",
+        "false positive rate (share of non-defaults flagged)",
+        "true positive rate (share of defaults caught)",
+    )
+    return fig
+
+
+def _risk_calibration(data: _PlotData) -> Figure:
+    from sklearn.calibration import calibration_curve
+
+    y, p = _labelled(data)
+    bins = int(min(10, max(2, y.size // 50)))
+    with warnings.catch_warnings():
+        # quantile bins of tied probabilities can merge; sklearn warns and drops empty bins
+        warnings.simplefilter("ignore", UserWarning)
+        observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
+    fig = _figure(6.8, 6.0)
+    ax = fig.subplots()
+    top = float(max(observed.max(), predicted.max(), 0.05)) * 1.1
+    ax.plot(
+        [0, top], [0, top], color=MUTED, linestyle="--", linewidth=1, label="perfect calibration"
+    )
+    ax.plot(predicted, observed, marker="o", color=ACCENT, linewidth=2, label="this model")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.legend(fontsize=9, frameon=False, loc="upper left")
+    _style(
+        ax,
+        f"Calibration (in-sample, {len(predicted)} groups of equal size)",
+        "mean predicted probability of default",
+        "observed default rate",
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------- anomalies
+
+
+def _anomaly_distribution(data: _PlotData) -> Figure:
+    scores = data.floats("anomaly_score")
+    anomalies = data.summary["anomalies"]
+    threshold = anomalies.get("threshold")
+    fig = _figure()
+    ax = fig.subplots()
+    finite = scores[np.isfinite(scores)]
+    bins = SCORE_BINS
+    if threshold is not None:
+        ax.hist(finite[finite < threshold], bins=bins, color=INK, alpha=0.8, label="not flagged")
+        ax.hist(finite[finite >= threshold], bins=bins, color=ACCENT, label="flagged")
+        ax.axvline(float(threshold), color=ACCENT, linestyle="--", linewidth=1.5)
+        ax.text(
+            float(threshold),
+            ax.get_ylim()[1] * 0.95,
+            f"threshold {float(threshold):.2f}  \n{anomalies['flagged']:,} flagged  ",
+            ha="right",
+            va="top",
+            fontsize=9,
+            color=ACCENT,
+        )
+        ax.legend(fontsize=9, frameon=False, loc="upper left")
+    else:
+        ax.hist(finite, bins=bins, color=INK, alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_xlim(0, 100)
+    _style(
+        ax,
+        "Customer anomaly score distribution",
+        "anomaly score (0-100, combined detector percentile)",
+        "customers (count per 2-point bin, log scale)",
+    )
+    return fig
+
+
+def _anomaly_top(data: _PlotData) -> Figure:
+    queue = data.summary["anomalies"]["review_queue"][:TOP_ANOMALIES]
+    if not queue:
+        raise PlotUnavailableError("no customer was flagged as anomalous")
+    rows = queue[::-1]
+    fig = _figure(9.0, 1.2 + 0.32 * len(rows))
+    ax = fig.subplots()
+    ids = [str(r["customer_id"]) for r in rows]
+    scores = [float(r["anomaly_score"]) for r in rows]
+    names = {v: k for k, v in data.segment_names.items()}
+    colors = [data.colors.get(names.get(str(r["segment_name"]), -1), MUTED) for r in rows]
+    ax.barh(ids, scores, color=colors)
+    low = min(scores)
+    threshold = data.summary["anomalies"].get("threshold")
+    floor = min(low, float(threshold) if threshold is not None else low)
+    ax.set_xlim(max(0.0, floor - 2.0), 100.5)
+    if threshold is not None:
+        ax.axvline(float(threshold), color=ACCENT, linestyle="--", linewidth=1.2)
+    for y, r in enumerate(rows):
+        ax.text(
+            float(r["anomaly_score"]) + 0.1,
+            y,
+            f" {r['segment_name']}",
+            va="center",
+            fontsize=7.5,
+            color=INK,
+        )
+    _style(
+        ax,
+        f"Top {len(rows)} flagged customers (reasons in the review queue table)",
+        "anomaly score (0-100)",
+        "customer id",
+    )
+    ax.tick_params(axis="y", labelsize=7.5)
+    return fig
+
+
+# ---------------------------------------------------------------------- data quality
+
+
+def _data_quality_files(data: _PlotData) -> Figure:
+    tables = data.summary["data_quality"]["tables"]
+    if not tables:
+        raise PlotUnavailableError("the run has no validation report")
+    fig = _figure(11.0, 1.6 + 0.55 * len(tables))
+    left, right = fig.subplots(1, 2, sharey=True)
+    names = [t["table"] for t in tables][::-1]
+    clean = [int(t["clean"]) for t in tables][::-1]
+    bad = [int(t["quarantined"]) for t in tables][::-1]
+    left.barh(names, clean, color="#2e7d5b")
+    right.barh(names, bad, color=ACCENT)
+    for ax, values in ((left, clean), (right, bad)):
+        top = max(max(values), 1)
+        ax.set_xlim(0, top * 1.3)
+        for y, (value, rows_in) in enumerate(
+            zip(values, [int(t["rows_in"]) for t in tables][::-1], strict=True)
+        ):
+            share = f" ({value / rows_in:.2%})" if rows_in else ""
+            ax.text(value + top * 0.01, y, f"{value:,}{share}", va="center", fontsize=8.5)
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _style(left, "Clean rows per table", "rows (count)", "")
+    _style(right, "Quarantined rows per table", "rows (count)", "")
+    return fig
+
+
+def _data_quality_rules(data: _PlotData) -> Figure:
+    rules = data.summary["data_quality"]["by_rule"]
+    if not rules:
+        raise PlotUnavailableError("no row was quarantined")
+    fig = _figure(9.0, 1.3 + 0.4 * len(rules))
+    ax = fig.subplots()
+    labels = [f"{r['table']}: {str(r['rule']).replace('_', ' ')}" for r in rules][::-1]
+    rows = [int(r["rows"]) for r in rules][::-1]
+    ax.barh(labels, rows, color=ACCENT)
+    top = max(rows)
+    for y, value in enumerate(rows):
+        ax.text(value + top * 0.01, y, f"{value:,}", va="center", fontsize=8.5)
+    ax.set_xlim(0, top * 1.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _style(ax, "Quarantined rows per rule (first broken rule per row)", "rows (count)", "")
+    return fig
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _as_float(column: Any) -> FloatArray:
+    if np.ma.isMaskedArray(column):
+        return np.asarray(np.ma.filled(column.astype(np.float64), np.nan), dtype=np.float64)
+    return np.asarray(column, dtype=np.float64)
+
+
+def _has_z(items: Sequence[Mapping[str, Any]], feature: str) -> bool:
+    return all((item["profile"].get(feature) or {}).get("z") is not None for item in items)
+
+
+_DRAWERS: dict[str, Callable[[_PlotData], Figure]] = {
+    "k_selection": _k_selection,
+    "segments_pca": _segments_pca,
+    "segment_profile": _segment_profile,
+    "segment_sizes": _segment_sizes,
+    "risk_distribution": _risk_distribution,
+    "risk_by_segment": _risk_by_segment,
+    "risk_roc": _risk_roc,
+    "risk_calibration": _risk_calibration,
+    "anomaly_distribution": _anomaly_distribution,
+    "anomaly_top": _anomaly_top,
+    "data_quality_files": _data_quality_files,
+    "data_quality_rules": _data_quality_rules,
+}
+assert set(_DRAWERS) == set(PLOT_NAMES)

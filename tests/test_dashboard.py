@@ -1,0 +1,242 @@
+"""The dashboard pages, driven by Streamlit's AppTest over a real (supervised) run."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit", reason="the dashboard needs the 'dashboard' extra (streamlit)")
+pytest.importorskip(
+    "finintel.report.summary", reason="the dashboard reads the run summary of finintel.report"
+)
+
+from streamlit.testing.v1 import AppTest
+
+from finintel.config import config_for_files
+from finintel.dashboard import (
+    APP_SCRIPT,
+    RUN_DIR_ENV,
+    check_run_dir,
+    dashboard_command,
+    launch,
+    run_dir_from,
+)
+from finintel.dashboard.data import MEMBERS_LIMIT
+from finintel.errors import ConfigError
+from finintel.pipeline import run_all
+from finintel.synthetic import generate_bank
+
+SEED = 31
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run with default labels (supervised scorecard, so CV is shown)."""
+    root = tmp_path_factory.mktemp("dashboard")
+    bank = generate_bank(root / "bank", 1000, seed=SEED)
+    cfg = config_for_files(
+        str(bank.customers), str(bank.transactions), str(bank.loans), str(bank.labels)
+    )
+    run_all(cfg, Path.cwd(), root / "run", seed=SEED)
+    return root / "run"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def scored(run_dir: Path) -> list[dict[str, str]]:
+    return read_csv(run_dir / "customers_scored.csv")
+
+
+@pytest.fixture(scope="module")
+def segments(run_dir: Path) -> list[dict[str, str]]:
+    return read_csv(run_dir / "segments.csv")
+
+
+@pytest.fixture(scope="module")
+def alerts(run_dir: Path) -> list[dict[str, str]]:
+    return read_csv(run_dir / "transaction_alerts.csv")
+
+
+@pytest.fixture
+def app(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.setenv(RUN_DIR_ENV, str(run_dir))
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT)
+    at.run()
+    yield at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
+def page(at: AppTest, name: str) -> AppTest:
+    at.switch_page(f"views/{name}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_overview_shows_the_runs_counts(
+    app: AppTest,
+    scored: list[dict[str, str]],
+    segments: list[dict[str, str]],
+    alerts: list[dict[str, str]],
+) -> None:
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Overview"]
+    shown = metrics(app)
+    assert shown["Customers"] == f"{len(scored):,}"
+    assert shown["Segments"] == str(len(segments))
+    assert shown["Anomalous customers"] == str(sum(r["is_anomaly"] == "true" for r in scored))
+    assert shown["Transaction alerts"] == f"{len(alerts):,}"
+    assert shown["Risk score"] == "supervised"
+    segment_table = app.table[0].value
+    assert list(segment_table["segment"]) == [s["segment_name"] for s in segments]
+    assert list(segment_table["customers"]) == [f"{int(s['size']):,}" for s in segments]
+    bands = Counter(r["risk_band"] for r in scored)
+    band_table = app.table[1].value
+    assert dict(zip(band_table["band"], band_table["customers"], strict=True)) == {
+        band: f"{count:,}" for band, count in bands.items()
+    }
+
+
+def test_segment_explorer_shows_each_segment_and_its_members(
+    app: AppTest, scored: list[dict[str, str]], segments: list[dict[str, str]]
+) -> None:
+    page(app, "segments")
+    assert [t.value for t in app.title] == ["Segment explorer"]
+    for segment in segments:
+        label = f"{segment['segment_name']} (segment {segment['segment_id']})"
+        app.selectbox(key="segment").set_value(label).run()
+        assert not app.exception
+        shown = metrics(app)
+        assert shown["Customers"] == f"{int(segment['size']):,}"
+        assert segment["description"] in [m.value for m in app.markdown]
+        members = app.dataframe[1].value
+        expected = [r for r in scored if r["segment_id"] == segment["segment_id"]]
+        assert len(members) == min(len(expected), MEMBERS_LIMIT)
+        assert set(members["customer_id"]) <= {r["customer_id"] for r in expected}
+        top = max(expected, key=lambda r: float(r["risk_score"]))
+        assert members["risk_score"].iloc[0] == pytest.approx(float(top["risk_score"]))
+
+
+def test_customer_lookup_shows_every_score_and_reason(
+    app: AppTest, scored: list[dict[str, str]], alerts: list[dict[str, str]]
+) -> None:
+    page(app, "customer")
+    with_alerts = Counter(a["customer_id"] for a in alerts)
+    customer = next(r for r in scored if r["customer_id"] in with_alerts)
+    app.text_input(key="customer_id").input(customer["customer_id"]).run()
+    assert not app.exception
+    shown = metrics(app)
+    assert shown["Risk score"] == f"{float(customer['risk_score']):.2f}"
+    assert shown["Risk band"] == customer["risk_band"]
+    assert shown["Anomaly score"] == f"{float(customer['anomaly_score']):.2f}"
+    assert shown["Segment"] == f"{customer['segment_name']} ({customer['segment_id']})"
+    assert shown["Probability of default"] == f"{float(customer['probability_of_default']):.1%}"
+    text = "\n".join(m.value for m in app.markdown)
+    assert customer["risk_action"] in text
+    for reason in customer["risk_reasons"].split("; "):
+        assert f"- {reason}" in text
+    table = app.dataframe[0].value
+    assert len(table) == with_alerts[customer["customer_id"]]
+    assert set(table["customer_id"]) == {customer["customer_id"]}
+
+
+def test_customer_lookup_of_an_unknown_id_warns(app: AppTest) -> None:
+    page(app, "customer")
+    app.text_input(key="customer_id").input("NOBODY-42").run()
+    assert not app.exception
+    assert [w.value for w in app.warning] == ["customer 'NOBODY-42' is not in this run"]
+    assert not app.metric
+
+
+def test_anomaly_review_queue_and_alerts_of_a_customer(
+    app: AppTest, scored: list[dict[str, str]], alerts: list[dict[str, str]]
+) -> None:
+    page(app, "anomalies")
+    flagged = sorted(
+        (r for r in scored if r["is_anomaly"] == "true"),
+        key=lambda r: (-float(r["anomaly_score"]), r["customer_id"]),
+    )
+    shown = metrics(app)
+    assert shown["Flagged customers"] == str(len(flagged))
+    assert shown["Transaction alerts"] == f"{len(alerts):,}"
+    queue = app.dataframe[0].value
+    assert len(queue) == min(50, len(flagged))
+    assert set(queue["customer_id"]) == {r["customer_id"] for r in flagged[:50]}
+    with_alerts = Counter(a["customer_id"] for a in alerts)
+    for customer_id in list(queue["customer_id"]):
+        app.selectbox(key="review_customer").set_value(customer_id).run()
+        assert not app.exception
+        count = with_alerts[customer_id]
+        customer_tables = [d.value for d in app.dataframe if "alert_score" in d.value.columns]
+        if count:
+            own = [t for t in customer_tables if set(t["customer_id"]) == {customer_id}]
+            assert len(own) == 1 and len(own[0]) == count
+            assert list(own[0]["alert_score"]) == sorted(own[0]["alert_score"], reverse=True)
+            break
+    else:
+        pytest.fail("no queued customer has transaction alerts in this run")
+
+
+def test_risk_view_shows_bands_actions_scorecard_and_cv(
+    app: AppTest, scored: list[dict[str, str]], run_dir: Path
+) -> None:
+    page(app, "risk")
+    bands = app.dataframe[0].value
+    counts = Counter(r["risk_band"] for r in scored)
+    assert dict(zip(bands["band"], bands["customers"], strict=True)) == dict(counts)
+    actions = {r["risk_band"]: r["risk_action"] for r in scored}
+    assert dict(zip(bands["band"], bands["action"], strict=True)) == actions
+    assert [s.value for s in app.subheader][:4] == [
+        "Bands",
+        "Distribution",
+        "Scorecard",
+        "Cross-validation",
+    ]
+    shown = metrics(app)
+    assert float(shown["roc auc"]) > 0.6
+    assert shown["folds"] == "5"
+
+
+def test_app_without_a_run_says_how_to_name_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert f"set {RUN_DIR_ENV}" in at.error[0].value
+
+
+def test_run_dir_comes_from_arguments_then_environment(run_dir: Path, tmp_path: Path) -> None:
+    assert run_dir_from(["--run-dir", str(run_dir)], {}) == run_dir.resolve()
+    assert run_dir_from([f"--run-dir={run_dir}"], {RUN_DIR_ENV: str(tmp_path)}) == run_dir.resolve()
+    assert run_dir_from(["-x"], {RUN_DIR_ENV: str(run_dir)}) == run_dir.resolve()
+    with pytest.raises(ConfigError, match="no run to show"):
+        run_dir_from([], {})
+    with pytest.raises(ConfigError, match="is not a finished run"):
+        check_run_dir(tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        check_run_dir(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="is not a finished run"):
+        launch(tmp_path, port=1)
+
+
+def test_dashboard_command_runs_streamlit_headless_on_the_port(run_dir: Path) -> None:
+    command = dashboard_command(run_dir, port=8599)
+    assert command[1:5] == ["-m", "streamlit", "run", str(APP_SCRIPT)]
+    flags = command[: command.index("--")]
+    assert flags[flags.index("--server.headless") + 1] == "true"
+    assert flags[flags.index("--browser.gatherUsageStats") + 1] == "false"
+    assert flags[flags.index("--server.port") + 1] == "8599"
+    assert command[command.index("--") + 1 :] == ["--run-dir", str(run_dir)]
+    assert Path(command[0]).name.startswith("python")

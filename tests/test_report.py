@@ -1,0 +1,336 @@
+"""The run summary, the plots and the self-contained HTML report, on three small runs.
+
+One synthetic bank (1,500 customers) is run three ways: with transactions and loans (an
+unsupervised risk score), with default labels as well (a scorecard: ROC and calibration plots)
+and with customers only (no transactions, no alerts).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from finintel.config import FinintelConfig, config_for_files
+from finintel.pipeline import run_all
+from finintel.report import build_report, load_summary, summarize, write_summary
+from finintel.report.html import render_report
+from finintel.report.summary import PLOT_NAMES, SUMMARY_FILE
+from finintel.synthetic import GeneratedBank, generate_bank
+
+SEED = 5150
+MIN_PNG_BYTES = 5_000
+
+
+@dataclass
+class Run:
+    out: Path
+    report: Path
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory) -> GeneratedBank:
+    return generate_bank(tmp_path_factory.mktemp("bank"), 1500, seed=SEED)
+
+
+def _make_run(base: Path, cfg: FinintelConfig) -> Run:
+    out = base / "run"
+    run_all(cfg, Path.cwd(), out, seed=SEED)
+    return Run(out, build_report(out))
+
+
+@pytest.fixture(scope="module")
+def full_run(bank: GeneratedBank, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    cfg = config_for_files(str(bank.customers), str(bank.transactions), str(bank.loans))
+    return _make_run(tmp_path_factory.mktemp("full"), cfg)
+
+
+@pytest.fixture(scope="module")
+def labelled_run(bank: GeneratedBank, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    cfg = config_for_files(
+        str(bank.customers), str(bank.transactions), str(bank.loans), str(bank.labels)
+    )
+    # fewer cross-validation fits keep the test fast; the report only shows what was measured
+    cfg = cfg.model_copy(
+        update={"risk": cfg.risk.model_copy(update={"cv_repeats": 1, "cv_folds": 3})}
+    )
+    return _make_run(tmp_path_factory.mktemp("labelled"), cfg)
+
+
+@pytest.fixture(scope="module")
+def customer_run(bank: GeneratedBank, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return _make_run(
+        tmp_path_factory.mktemp("customers"), config_for_files(str(bank.customers), None)
+    )
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _html(run: Run) -> str:
+    return run.report.read_text(encoding="utf-8")
+
+
+ALL_RUNS = ["full_run", "labelled_run", "customer_run"]
+
+
+@pytest.fixture(params=ALL_RUNS)
+def any_run(request: pytest.FixtureRequest) -> Run:
+    run: Run = request.getfixturevalue(request.param)
+    return run
+
+
+# ---------------------------------------------------------------------- plots
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("full_run", [n for n in PLOT_NAMES if n not in {"risk_roc", "risk_calibration"}]),
+        ("labelled_run", list(PLOT_NAMES)),
+        ("customer_run", [n for n in PLOT_NAMES if n not in {"risk_roc", "risk_calibration"}]),
+    ],
+)
+def test_every_expected_plot_is_drawn(
+    fixture: str, expected: list[str], request: pytest.FixtureRequest
+) -> None:
+    run: Run = request.getfixturevalue(fixture)
+    summary = load_summary(run.out)
+    assert sorted(summary["plots"]) == sorted(expected)
+    for name in expected:
+        png = run.out / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert png.stat().st_size > MIN_PNG_BYTES, name
+        assert summary["plots"][name] == f"plots/{name}.png"
+
+
+def test_skipped_plots_say_why(full_run: Run) -> None:
+    skipped = load_summary(full_run.out)["plots_skipped"]
+    assert set(skipped) == {"risk_roc", "risk_calibration"}
+    assert "no default labels" in skipped["risk_roc"]
+    assert not (full_run.out / "plots" / "risk_roc.png").exists()
+    assert "risk roc: no default labels" in _html(full_run)
+
+
+# ---------------------------------------------------------------------- the HTML file
+
+
+def test_report_is_one_self_contained_file(any_run: Run) -> None:
+    html = _html(any_run)
+    for external in ("http://", "https://", 'src="//', 'href="//', "@import", "url("):
+        assert external not in html
+    summary = load_summary(any_run.out)
+    for path in summary["plots"].values():
+        encoded = base64.b64encode((any_run.out / path).read_bytes()).decode("ascii")
+        assert f'src="data:image/png;base64,{encoded}"' in html
+    assert html.count('src="data:image/png;base64,') == len(summary["plots"])
+    assert "Content-Security-Policy" in html
+
+
+def test_report_numbers_agree_with_the_result_files(any_run: Run) -> None:
+    html = _html(any_run)
+    scored = _rows(any_run.out / "customers_scored.csv")
+    summary = load_summary(any_run.out)
+    # segments: names and sizes as in segments.csv and customers_scored.csv
+    sizes = Counter(row["segment_name"] for row in scored)
+    segment_rows = _rows(any_run.out / "segments.csv")
+    assert [i["segment_name"] for i in summary["segments"]["items"]] == [
+        r["segment_name"] for r in segment_rows
+    ]
+    for row, item in zip(segment_rows, summary["segments"]["items"], strict=True):
+        assert item["size"] == int(row["size"]) == sizes[row["segment_name"]]
+        assert item["share"] == round(int(row["size"]) / len(scored), 4)
+        assert item["description"] == row["description"]
+        assert "; ".join(item["actions"]) == row["actions"]
+        assert f"{item['segment_id']}. {row['segment_name']}</h3>" in html
+        share = f"{int(row['size']) / len(scored):.1%}"
+        assert f"{int(row['size']):,} customers ({share})" in html
+    # risk bands
+    bands = Counter(row["risk_band"] for row in scored)
+    assert {b["name"]: b["customers"] for b in summary["risk"]["bands"]} == dict(bands)
+    for band in summary["risk"]["bands"]:
+        pattern = (
+            rf">{re.escape(band['name'])}</span></td><td class=\"n\">[0-9.]+</td>"
+            rf"<td>{re.escape(band['action'])}</td><td class=\"n\">{bands[band['name']]:,}</td>"
+        )
+        assert re.search(pattern, html), band
+    # anomalies and overview
+    flagged = sum(row["is_anomaly"] == "true" for row in scored)
+    assert summary["anomalies"]["flagged"] == summary["overview"]["anomalies"] == flagged
+    assert f"<p>{flagged:,} customers are flagged as unusual" in html
+    assert summary["overview"]["customers"] == len(scored)
+    alerts = _rows(any_run.out / "transaction_alerts.csv")
+    assert summary["anomalies"]["transaction_alerts"]["count"] == len(alerts)
+    queue = [r for r in scored if r["is_anomaly"] == "true"]
+    queue.sort(key=lambda r: (-float(r["anomaly_score"]), r["customer_id"]))
+    assert [c["customer_id"] for c in summary["anomalies"]["review_queue"]] == [
+        r["customer_id"] for r in queue[:50]
+    ]
+    top = min(scored, key=lambda r: (-float(r["risk_score"]), r["customer_id"]))
+    assert summary["risk"]["top_customers"][0]["customer_id"] == top["customer_id"]
+    assert summary["risk"]["top_customers"][0]["risk_score"] == round(float(top["risk_score"]), 2)
+
+
+def test_data_quality_counts_come_from_validation(full_run: Run) -> None:
+    validation = json.loads((full_run.out / "validation.json").read_text())
+    dq = load_summary(full_run.out)["data_quality"]
+    assert dq["rows_in"] == validation["rows_in"] == dq["clean"] + dq["quarantined"]
+    assert sum(r["rows"] for r in dq["by_rule"]) == dq["quarantined"] > 0
+    for table in dq["tables"]:
+        assert table["rows_in"] == table["clean"] + table["quarantined"]
+
+
+def test_unsupervised_and_supervised_risk_sections(full_run: Run, labelled_run: Run) -> None:
+    unsupervised = load_summary(full_run.out)["risk"]
+    assert unsupervised["mode"] == "unsupervised" and unsupervised["cv"] is None
+    assert unsupervised["factors"] and all(f["weight"] > 0 for f in unsupervised["factors"])
+    assert "Risk factors and weights" in _html(full_run)
+    supervised = load_summary(labelled_run.out)["risk"]
+    assert supervised["mode"] == "supervised"
+    assert 0.5 < supervised["cv"]["roc_auc"] <= 1.0
+    assert supervised["scorecard"] and {"variable", "bin", "points"} <= set(
+        supervised["scorecard"][0]
+    )
+    html = _html(labelled_run)
+    assert "Cross-validated performance" in html and "Scorecard" in html
+    assert f"{supervised['cv']['roc_auc']:.3f}" in html
+
+
+def test_customer_only_run_still_reports(customer_run: Run) -> None:
+    summary = load_summary(customer_run.out)
+    assert summary["overview"]["transactions"] == 0
+    assert summary["overview"]["transaction_alerts"] == 0
+    assert any("no transactions" in note for note in summary["model_card"]["limitations"])
+    assert "No transaction alerts: no transactions in the training data" in _html(customer_run)
+
+
+def test_k_selection_evidence_is_reported(full_run: Run) -> None:
+    metrics = json.loads((full_run.out / "metrics.json").read_text())["segments"]
+    segments = load_summary(full_run.out)["segments"]
+    assert segments["chosen_k"] == metrics["k_selection"]["chosen_k"] == len(segments["items"])
+    assert segments["k_table"] == metrics["k_selection"]["table"]
+    assert segments["reason"] in _html(full_run)
+    assert segments["elbow_k"] in [row["k"] for row in segments["k_table"]]
+
+
+# ---------------------------------------------------------------------- the summary contract
+
+
+def test_summary_json_equals_summarize(any_run: Run) -> None:
+    written = json.loads((any_run.out / SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert written == summarize(any_run.out)
+
+
+def test_summarize_is_deterministic(full_run: Run) -> None:
+    first = json.dumps(summarize(full_run.out), sort_keys=True)
+    assert first == json.dumps(summarize(full_run.out), sort_keys=True)
+
+
+def test_summary_has_the_contract_keys(full_run: Run) -> None:
+    s = summarize(full_run.out)
+    assert {
+        "overview",
+        "data_quality",
+        "segments",
+        "risk",
+        "anomalies",
+        "model_card",
+        "plots",
+    } <= set(s)
+    assert {
+        "customers",
+        "transactions",
+        "anomalies",
+        "transaction_alerts",
+        "segments",
+        "risk_mode",
+        "as_of",
+        "seed",
+        "finintel_version",
+        "created_from",
+    } <= set(s["overview"])
+    assert {
+        "segment_id",
+        "segment_name",
+        "size",
+        "share",
+        "description",
+        "actions",
+        "profile",
+        "mean_risk_score",
+        "anomalies",
+    } <= set(s["segments"]["items"][0])
+    profile = s["segments"]["items"][0]["profile"]
+    assert set(profile) == set(s["segments"]["columns"])
+    assert all(set(v) == {"value", "z"} and v["z"] is not None for v in profile.values())
+    assert {"name", "min_score", "action", "customers", "share"} == set(s["risk"]["bands"][0])
+    assert {"count", "top"} <= set(s["anomalies"]["transaction_alerts"])
+    assert len(s["risk"]["top_customers"]) == 20
+    assert {"versions", "parameters", "k_selection_evidence", "stability", "limitations"} <= set(
+        s["model_card"]
+    )
+    json.dumps(s, allow_nan=False)
+
+
+def test_load_summary_builds_it_when_missing(full_run: Run, tmp_path: Path) -> None:
+    target = full_run.out / SUMMARY_FILE
+    saved = target.read_bytes()
+    try:
+        target.unlink()
+        assert load_summary(full_run.out) == summarize(full_run.out)
+        assert target.is_file()
+        assert write_summary(full_run.out) == target
+    finally:
+        target.write_bytes(saved)
+
+
+def test_summarize_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"customers_scored\.parquet is missing"):
+        summarize(tmp_path)
+
+
+def test_summary_module_needs_no_plotting_libraries(full_run: Run) -> None:
+    code = (
+        "import sys\n"
+        "for name in ('matplotlib', 'jinja2', 'sklearn'):\n"
+        "    sys.modules[name] = None\n"
+        "from pathlib import Path\n"
+        "from finintel.report import summarize\n"
+        f"print(summarize(Path({str(full_run.out)!r}))['overview']['customers'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1500"
+
+
+# ---------------------------------------------------------------------- rendering hygiene
+
+
+def test_report_escapes_data(full_run: Run) -> None:
+    summary = load_summary(full_run.out)
+    summary["risk"]["top_customers"][0]["risk_reasons"] = "<script>alert(1)</script>"
+    html = render_report(summary, full_run.out)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_building_leaves_no_global_matplotlib_state(full_run: Run) -> None:
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    params = matplotlib.rcParams.copy()
+    build_report(full_run.out)
+    assert plt.get_fignums() == []
+    assert dict(matplotlib.rcParams) == dict(params)
