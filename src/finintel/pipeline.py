@@ -194,22 +194,7 @@ def run_all(
         },
     )
     clock.lap("write")
-    summary = run_summary(features, scored)
-    summary["report"] = _report_placeholder(out_dir)
-    write_json(
-        out_dir / "run.json",
-        {
-            "command": "run",
-            "finintel_version": __version__,
-            "libraries": library_versions(),
-            "seed": seed,
-            "config": cfg.model_dump(mode="json"),
-            "inputs": input_fingerprints(cfg, base),
-            "timings_seconds": clock.laps,
-            "counts": summary,
-        },
-    )
-    _build_report(out_dir, summary, progress)
+    summary = _finish(out_dir, "run", cfg, base, clock, features, scored, {"seed": seed}, progress)
     return ModelRun(features, fitted, scored, out_dir, metrics, summary)
 
 
@@ -254,26 +239,40 @@ def run_score(
     }
     write_json(out_dir / "metrics.json", metrics)
     clock.lap("write")
+    model = {"path": str(model_dir), "manifest_sha256": _file_sha256(model_dir / MANIFEST)}
+    summary = _finish(
+        out_dir, "score", cfg, base, clock, features, scored, {"model": model}, progress
+    )
+    return ModelRun(features, fitted, scored, out_dir, metrics, summary)
+
+
+def _finish(
+    out_dir: Path,
+    command: str,
+    cfg: FinintelConfig,
+    base: Path,
+    clock: _Clock,
+    features: FeatureRun,
+    scored: ScoredCustomers,
+    details: dict[str, Any],
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """Write run.json (which marks a finished run), then the report; return the counts."""
     summary = run_summary(features, scored)
     summary["report"] = _report_placeholder(out_dir)
-    write_json(
-        out_dir / "run.json",
-        {
-            "command": "score",
-            "finintel_version": __version__,
-            "libraries": library_versions(),
-            "model": {
-                "path": str(model_dir),
-                "manifest_sha256": _file_sha256(model_dir / MANIFEST),
-            },
-            "config": cfg.model_dump(mode="json"),
-            "inputs": input_fingerprints(cfg, base),
-            "timings_seconds": clock.laps,
-            "counts": summary,
-        },
-    )
+    record = {
+        "command": command,
+        "finintel_version": __version__,
+        "libraries": library_versions(),
+        **details,
+        "config": cfg.model_dump(mode="json"),
+        "inputs": input_fingerprints(cfg, base),
+        "timings_seconds": clock.laps,
+        "counts": summary,
+    }
+    write_json(out_dir / "run.json", record)
     _build_report(out_dir, summary, progress)
-    return ModelRun(features, fitted, scored, out_dir, metrics, summary)
+    return summary
 
 
 def _report_placeholder(out_dir: Path) -> str:
