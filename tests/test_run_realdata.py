@@ -68,6 +68,11 @@ def test_german_credit_supervised_scorecard(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 1000
     assert all(0 < float(r["probability_of_default"]) < 1 for r in rows)
+    # unordered category codes feed the scorecard only, not distances
+    categorical = {"purpose_code", "job_code", "housing_code"}
+    assert not categorical & set(metrics["anomalies"]["features"])
+    model = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert not categorical & set(model["segment_columns"])
 
 
 def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> None:

@@ -130,12 +130,21 @@ def fit_models(
     say("fitting the risk score")
     risk_model = risk.fit_risk(frame, labels, cfg.risk, seed)
     risk_scores = risk_model.score(frame)
+    # codes of unordered categories (declared for the scorecard) are not distances: the
+    # default feature sets of the anomaly detector and the segmenter leave them out
+    categorical = set(cfg.risk.categorical_columns)
     say("fitting the anomaly detectors")
-    detector = anomaly.CustomerAnomalyDetector(cfg.anomaly, seed).fit(frame)
+    anomaly_frame = frame
+    if cfg.anomaly.features is None and categorical:
+        anomaly_frame = frame.select([c for c in frame.columns if c not in categorical])
+    detector = anomaly.CustomerAnomalyDetector(cfg.anomaly, seed).fit(anomaly_frame)
     anomalies = detector.score(frame)
     say("choosing the number of segments and fitting them")
     extended = _with_scores(frame, risk_scores.risk_score, anomalies.anomaly_score)
-    columns = list(segments.segmentation_columns(cfg.segments, extended.columns))
+    available = [c for c in extended.columns if c not in categorical]
+    if cfg.segments.features is not None:
+        available = list(extended.columns)
+    columns = list(segments.segmentation_columns(cfg.segments, available))
     segmenter = segments.Segmenter(cfg.segments, seed).fit(extended.select(columns))
     assignment = segmenter.assign(extended.select(columns))
     say("learning what is usual per customer and segment for transaction alerts")
