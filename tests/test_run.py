@@ -202,3 +202,51 @@ def test_dashboard_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None
     result = runner.invoke(app, ["dashboard", str(tmp_path)])
     assert result.exit_code == 2
     assert str(tmp_path) in result.output and "Traceback" not in result.output
+
+
+def test_a_bundle_with_a_foreign_object_type_is_refused_without_loading_it(
+    bank: Path, first_run: Path, tmp_path: Path
+) -> None:
+    """Even with the manifest checksums rewritten to match, skops refuses untrusted types."""
+    import hashlib
+
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    model = tmp_path / "model"
+    for file in (first_run / "model").rglob("*"):
+        if file.is_file():
+            target = model / file.relative_to(first_run / "model")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(file.read_bytes())
+    forest = model / "anomaly" / "anomaly_isolation_forest.skops"
+    forest.write_bytes(sio.dumps(LogisticRegression()))
+    manifest = json.loads((model / "manifest.json").read_text())
+    entry = manifest["files"]["anomaly/anomaly_isolation_forest.skops"]
+    entry["sha256"] = hashlib.sha256(forest.read_bytes()).hexdigest()
+    entry["bytes"] = forest.stat().st_size
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    args = ["score", "--model", str(model), *files_args(bank), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "fitted state cannot be loaded" in result.output
+    assert "holds a LogisticRegression, not an IsolationForest" in result.output
+    assert not (tmp_path / "o" / "customers_scored.csv").exists()
+
+
+class Intruder:
+    """A type no bundle may contain: skops must refuse to build it."""
+
+    def __init__(self) -> None:
+        self.payload = "echo pwned"
+
+
+def test_skops_refuses_a_type_outside_the_trusted_list() -> None:
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    from finintel.models.anomaly import TRUSTED_FOREST_TYPES
+
+    data = sio.dumps(Intruder())
+    with pytest.raises(UntrustedTypesFoundException, match="Intruder"):
+        sio.loads(data, trusted=TRUSTED_FOREST_TYPES)

@@ -36,6 +36,7 @@ from finintel.bundle import (
     save_bundle,
 )
 from finintel.config import FinintelConfig
+from finintel.errors import FinintelError
 from finintel.features import FeaturePlan, build_features, feature_columns, plan_features
 from finintel.features.catalog import CATALOG, MIX_FEATURES
 from finintel.models.frame import FeatureFrame, load_frame
@@ -216,7 +217,12 @@ def run_score(
     validation = run_validation(cfg, base, out_dir, today, progress)
     con = validation.con
     _check_feature_match(bundle, cfg, validation, plan, today)
-    fitted = FittedModels.from_parts(bundle.parts, list(bundle.manifest["segment_columns"]))
+    try:
+        fitted = FittedModels.from_parts(bundle.parts, list(bundle.manifest["segment_columns"]))
+    except FinintelError:
+        raise
+    except Exception as exc:  # a refused skops type, a malformed state file, ...
+        raise BundleError(model_dir, f"the fitted state cannot be loaded: {exc}") from None
     clock.lap("validate_and_check")
     if progress:
         progress("building customer features with the model's feature plan")

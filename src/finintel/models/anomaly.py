@@ -319,7 +319,14 @@ class CustomerAnomalyDetector:
             int(state["isolation_forest"]["max_samples"]),
             obj.seed,
         )
-        forest.forest_ = sio.loads(files[FOREST_FILE], trusted=TRUSTED_FOREST_TYPES)
+        loaded = sio.loads(files[FOREST_FILE], trusted=TRUSTED_FOREST_TYPES)
+        # skops also trusts its default types (e.g. other scikit-learn estimators): insist on
+        # the one type this file must hold
+        if type(loaded).__name__ != "IsolationForest":
+            raise ValueError(
+                f"{FOREST_FILE} holds a {type(loaded).__name__}, not an IsolationForest"
+            )
+        forest.forest_ = loaded
         obj.forest_ = forest
         obj.score_ecdfs_ = [EmpiricalCDF.from_state(e) for e in state["score_ecdfs"]]
         obj.threshold_ = float(state["threshold"])
