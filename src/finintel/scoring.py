@@ -129,7 +129,6 @@ def fit_models(
     say = progress or (lambda _msg: None)
     say("fitting the risk score")
     risk_model = risk.fit_risk(frame, labels, cfg.risk, seed)
-    risk_scores = risk_model.score(frame)
     # codes of unordered categories (declared for the scorecard) are not distances: the
     # default feature sets of the anomaly detector and the segmenter leave them out
     categorical = set(cfg.risk.categorical_columns)
@@ -138,13 +137,15 @@ def fit_models(
     if cfg.anomaly.features is None and categorical:
         anomaly_frame = frame.select([c for c in frame.columns if c not in categorical])
     detector = anomaly.CustomerAnomalyDetector(cfg.anomaly, seed).fit(anomaly_frame)
-    anomalies = detector.score(frame)
     say("choosing the number of segments and fitting them")
-    extended = _with_scores(frame, risk_scores.risk_score, anomalies.anomaly_score)
-    available = [c for c in extended.columns if c not in categorical]
-    if cfg.segments.features is not None:
-        available = list(extended.columns)
+    available = [*frame.columns, *SCORE_COLUMNS]
+    if cfg.segments.features is None:
+        available = [c for c in available if c not in categorical]
     columns = list(segments.segmentation_columns(cfg.segments, available))
+    extended = frame
+    if set(columns) & set(SCORE_COLUMNS):  # score the training customers only when needed
+        risk_score = risk_model.score(frame).risk_score
+        extended = _with_scores(frame, risk_score, detector.score(frame).anomaly_score)
     segmenter = segments.Segmenter(cfg.segments, seed).fit(extended.select(columns))
     assignment = segmenter.assign(extended.select(columns))
     say("learning what is usual per customer and segment for transaction alerts")

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import streamlit as st
 
-from finintel.dashboard.data import current_run_dir, run_summary
+from finintel.dashboard.data import current_run_dir, customer_alerts, run_summary
 from finintel.errors import FinintelError
 
 
@@ -89,3 +89,12 @@ def stop(message: str) -> NoReturn:
     st.error(message)
     st.stop()
     raise AssertionError("st.stop() returned")  # pragma: no cover
+
+
+def show_customer_alerts(run_dir: Path, customer_id: str) -> None:
+    """The transaction alerts of one customer, or a note that there are none."""
+    alerts = customer_alerts(run_dir, customer_id)
+    if not alerts:
+        st.caption("no transaction of this customer raised an alert")
+    else:
+        table(alerts)

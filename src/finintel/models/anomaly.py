@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -35,7 +34,7 @@ import numpy.typing as npt
 import skops.io as sio
 
 from finintel.features.catalog import CATALOG
-from finintel.models.anomaly_config import AnomalySettings
+from finintel.models.anomaly_config import AnomalySettings, alert_count
 from finintel.models.detectors import (
     Detector,
     ECODDetector,
@@ -122,12 +121,6 @@ def default_features(columns: Sequence[str]) -> list[str]:
         if (c in CATALOG and CATALOG[c].needs <= BEHAVIOUR_NEEDS) or c.startswith(MIX_PREFIXES)
     ]
     return behaviour or list(columns)
-
-
-def alert_count(n_rows: int, expected_rate: float, budget: int | None) -> int:
-    """How many training rows the threshold should flag: the budget wins, else the rate."""
-    wanted = budget if budget is not None else math.ceil(expected_rate * n_rows)
-    return max(1, min(int(wanted), n_rows))
 
 
 def threshold_for(scores: FloatArray, count: int) -> float:

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,3 +57,14 @@ class AnomalySettings(_Strict):
     clip: float | None = Field(default=10.0, gt=0)
     reason_count: int = Field(default=3, ge=1, le=10)
     transactions: TransactionAlertSettings = Field(default_factory=TransactionAlertSettings)
+
+
+def alert_count(n_rows: int, expected_rate: float, budget: int | None) -> int:
+    """How many training rows a threshold should flag: the budget wins, else the rate.
+
+    Example:
+        >>> alert_count(6000, 0.01, None), alert_count(6000, 0.01, 25)
+        (60, 25)
+    """
+    wanted = budget if budget is not None else math.ceil(expected_rate * n_rows)
+    return max(1, min(int(wanted), n_rows))

@@ -38,7 +38,7 @@ from typing import Any, Self
 
 import duckdb
 
-from finintel.models.anomaly_config import TransactionAlertSettings
+from finintel.models.anomaly_config import TransactionAlertSettings, alert_count
 from finintel.readers import quote_ident
 
 STATE_FILE = "transaction_alerts.json"
@@ -98,7 +98,7 @@ class TransactionAlerter:
             normalisers[name] = (low, high if high > low else low + 1.0)
         weights = self._weights(skipped)
         score = _score_sql(normalisers, weights)
-        count = _alert_count(n_rows, self.settings.expected_rate, self.settings.alert_budget)
+        count = alert_count(n_rows, self.settings.expected_rate, self.settings.alert_budget)
         threshold = float(
             _one(
                 con,
@@ -225,17 +225,7 @@ class TransactionAlerter:
         if not self.active:
             con.execute(f"CREATE OR REPLACE TABLE {quote_ident(target)} ({_ALERT_COLUMNS})")
             return target
-        available = _available_columns(con, transactions)
-        _components_table(
-            con,
-            self.settings,
-            transactions,
-            segments,
-            available,
-            self.segment_stats_,
-            self.population_,
-            _WORK,
-        )
+        self._fitted_components(con, transactions, segments)
         score = _score_sql(self.normalisers_, self.weights_)
         reasons = _reasons_sql(self.normalisers_, self.settings)
         con.execute(
@@ -260,17 +250,7 @@ class TransactionAlerter:
         """Create `target` with every transaction's key, components and alert_score."""
         if not self.active:
             raise ValueError("this alerter was fitted without transactions and scores none")
-        available = _available_columns(con, transactions)
-        _components_table(
-            con,
-            self.settings,
-            transactions,
-            segments,
-            available,
-            self.segment_stats_,
-            self.population_,
-            _WORK,
-        )
+        self._fitted_components(con, transactions, segments)
         score = _score_sql(self.normalisers_, self.weights_)
         con.execute(
             f"CREATE OR REPLACE TABLE {quote_ident(target)} AS SELECT tx_key AS transaction_id, "
@@ -279,6 +259,21 @@ class TransactionAlerter:
         )
         con.execute(f"DROP TABLE IF EXISTS {_WORK}")
         return target
+
+    def _fitted_components(
+        self, con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
+    ) -> None:
+        """Create the work table of per-transaction components with the fit-time statistics."""
+        _components_table(
+            con,
+            self.settings,
+            transactions,
+            segments,
+            _available_columns(con, transactions),
+            self.segment_stats_,
+            self.population_,
+            _WORK,
+        )
 
     # ---------------------------------------------------------------- files
     def to_files(self) -> dict[str, bytes]:
@@ -326,11 +321,6 @@ _ALERT_COLUMNS = (
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     rows = con.execute(sql).fetchall()  # fetch everything: the engine needs finished results
     return rows[0][0] if rows else None
-
-
-def _alert_count(n_rows: int, rate: float, budget: int | None) -> int:
-    wanted = budget if budget is not None else math.ceil(rate * n_rows)
-    return max(1, min(int(wanted), n_rows))
 
 
 OPTIONAL = ("transaction_id", "direction", "channel", "category")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from finintel.dashboard import data, ui
+from finintel.dashboard import ui
 
 run_dir, summary = ui.open_run()
 anomalies = summary["anomalies"]
@@ -37,11 +37,7 @@ if queue:
     )
     ui.show_reasons(row.get("anomaly_reasons"), "no reason recorded")
     st.markdown("**Transaction alerts of this customer**")
-    alerts = data.customer_alerts(run_dir, picked)
-    if not alerts:
-        st.caption("no transaction of this customer raised an alert")
-    else:
-        ui.table(alerts)
+    ui.show_customer_alerts(run_dir, picked)
 
 top = alerts_summary.get("top") or []
 if top:

@@ -41,8 +41,4 @@ st.markdown(f"**Anomaly:** {'flagged for review' if flagged else 'not flagged'}"
 ui.show_reasons(record.get("anomaly_reasons"), "no unusual behaviour stands out")
 
 st.subheader("Transaction alerts")
-alerts = data.customer_alerts(run_dir, customer_id)
-if not alerts:
-    st.caption("no transaction of this customer raised an alert")
-else:
-    ui.table(alerts)
+ui.show_customer_alerts(run_dir, customer_id)
