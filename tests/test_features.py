@@ -66,6 +66,8 @@ def test_activity_and_money(features: dict[str, dict[str, object]]) -> None:
     assert a["largest_transaction"] == 1000.0 and a["largest_debit"] == 300.0
     assert a["recency_days"] == 22  # as of 2024-03-31, last transaction 2024-03-09
     assert a["active_months"] == 3
+    assert a["peak_month_tx_count"] == 2  # March: 03-01 and 03-09
+    assert features["B"]["peak_month_tx_count"] == 1
     # std of (100, 200, 300) (population) / mean 200
     assert a["spend_volatility"] == pytest.approx((20000 / 3) ** 0.5 / 200)
 
@@ -92,6 +94,22 @@ def test_balances_income_and_profile(features: dict[str, dict[str, object]]) -> 
     assert a["age"] == 33
     assert a["tenure_months"] == 50
     assert features["B"]["spend_to_income"] is None  # no income
+
+
+def test_month_counts_stay_inside_the_trend_window(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    write("c.csv", CUSTOMERS)
+    write("t.csv", TRANSACTIONS)
+    con, res = run_validate(config_for_files("c.csv", "t.csv"), tmp_path)
+    plan = plan_features(con, FeatureSettings(trend_months=2), res.extra_columns)
+    build_features(con, plan)
+    query = (
+        "SELECT active_months, peak_month_tx_count, monthly_spend_avg, tx_count "
+        "FROM features WHERE customer_id = 'A'"
+    )
+    # January falls outside a Feb-Mar window: it counts in tx_count only
+    assert rows(con, query) == [(2, 2, 250.0, 4)]
 
 
 def test_reference_date_cuts_later_transactions(

@@ -215,8 +215,15 @@ def _share_columns(levels: list[str], part: str, total: str, prefix: str) -> lis
 def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
     """One GROUP BY customer_id pass holding every transaction aggregate the features use.
 
-    Per-row flags (debit, month index, in window) are projected once in an inner SELECT so the
-    many conditional aggregates do not recompute them.
+    Conditions cost more than aggregates here (each conditional aggregate evaluates its
+    condition over every row), so the query is shaped to need few of them:
+    - per-row values are projected once in inner SELECTs: `debit_amount` is the amount of a
+      debit and NULL otherwise, so debit count, total, maximum and squares are plain
+      aggregates over it (NULLs are skipped); `window_debit` likewise for the trend window;
+    - credit totals and counts are the whole minus the debit part (the clean data's
+      direction is always 'debit' or 'credit');
+    - one count per calendar month of the window gives both the busiest month and the
+      number of active months.
     """
     as_of = f"DATE '{plan.as_of.isoformat()}'"
     end = f"DATE '{(plan.as_of + timedelta(days=1)).isoformat()}'"
@@ -225,38 +232,35 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
         "customer_id",
         "amount",
         "timestamp",
-        "direction = 'debit' AS is_debit",
+        "CASE WHEN direction = 'debit' THEN amount END AS debit_amount",
         # date_diff counts calendar-month boundaries crossed: 0 in the reference month
         f"date_diff('month', timestamp, {as_of}) AS months_ago",
         "dayofweek(timestamp) IN (0, 6) AS is_weekend",
     ]
+    month_counts = [f"count_if(months_ago = {k})" for k in range(window)]
     aggs = [
         "count(*) AS n",
-        "count(*) FILTER (is_debit) AS n_debit",
-        "count(*) FILTER (NOT is_debit) AS n_credit",
-        "sum(amount) FILTER (is_debit) AS debit_total",
-        "sum(amount) FILTER (NOT is_debit) AS credit_total",
-        "sum(amount * CAST(amount AS DECIMAL(20,2))) FILTER (is_debit) AS debit_sq",
-        "max(amount) FILTER (is_debit) AS max_debit",
+        "count(debit_amount) AS n_debit",
+        "count(*) - count(debit_amount) AS n_credit",
+        "sum(debit_amount) AS debit_total",
+        "sum(amount) - coalesce(sum(debit_amount), 0) AS credit_total",
+        "sum(debit_amount * CAST(debit_amount AS DECIMAL(20,2))) AS debit_sq",
+        "max(debit_amount) AS max_debit",
         "max(amount) AS max_amount",
         "min(timestamp) AS first_ts",
         "max(timestamp) AS last_ts",
-        f"sum(amount) FILTER (is_debit AND months_ago < {window}) AS win_debit",
-        f"sum(amount * ({window - 1} - months_ago)) FILTER (is_debit AND months_ago < {window}) "
-        "AS win_xy",
-        f"bit_or(1::UBIGINT << months_ago) FILTER (months_ago < {window}) AS month_mask",
-        "count(*) FILTER (is_weekend) AS n_weekend",
-        # transactions in the busiest month of the window: one conditional count per month
-        # (far cheaper than a per-customer histogram), the largest kept
-        "greatest("
-        + ", ".join(f"count(*) FILTER (months_ago = {k})" for k in range(window))
-        + ") AS peak_month_n",
+        "sum(window_debit) AS win_debit",
+        f"sum(window_debit * ({window - 1} - months_ago)) AS win_xy",
+        "count_if(is_weekend) AS n_weekend",
+        # the engine computes each distinct aggregate once, so the month counts are shared
+        f"greatest({', '.join(month_counts)}) AS peak_month_n",
+        f"{' + '.join(f'({c} > 0)::INTEGER' for c in month_counts)} AS active_month_n",
     ]
     if "time_of_day" in plan.capabilities:
         start, stop = plan.night_start_hour, plan.night_end_hour
         join = "OR" if start > stop else "AND"
         rows.append(f"(hour(timestamp) >= {start} {join} hour(timestamp) < {stop}) AS is_night")
-        aggs.append("count(*) FILTER (is_night) AS n_night")
+        aggs.append("count_if(is_night) AS n_night")
     if "balance" in plan.capabilities:
         rows.append("balance_after")
         aggs += [
@@ -268,28 +272,30 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
             # balance, so the result does not depend on row order
             "arg_max(balance_after, epoch_us(timestamp)::HUGEINT * 100000000000000000000 "
             "+ CAST(balance_after * 100 AS HUGEINT)) AS bal_last",
+            # distinct overdrawn days: a list of the (few) overdrawn rows' days, de-duplicated
+            # per customer, is much cheaper than a DISTINCT aggregate over every row
+            "len(list_distinct(list(CAST(timestamp AS DATE)) FILTER (balance_after < 0))) "
+            "AS od_days",
         ]
     if plan.channels:
         rows.append("channel")
         aggs += [
-            f"count(*) FILTER (channel = {quote_literal(level)}) AS ch_{i}"
+            f"count_if(channel = {quote_literal(level)}) AS ch_{i}"
             for i, level in enumerate(plan.channels)
         ]
     if plan.categories:
         rows.append("category")
         aggs += [
-            f"sum(amount) FILTER (is_debit AND category = {quote_literal(level)}) AS cat_{i}"
+            f"sum(CASE WHEN category = {quote_literal(level)} THEN debit_amount END) AS cat_{i}"
             for i, level in enumerate(plan.categories)
         ]
-    if "balance" in plan.capabilities:
-        # distinct overdrawn days: a list of the (few) overdrawn rows' days, de-duplicated per
-        # customer, is much cheaper than a DISTINCT aggregate over every row
-        aggs.append(
-            "len(list_distinct(list(CAST(timestamp AS DATE)) FILTER (balance_after < 0))) "
-            "AS od_days"
-        )
     source = f"SELECT {', '.join(rows)} FROM {quote_ident(relation)} WHERE timestamp < {end}"
-    return f"SELECT customer_id, {', '.join(aggs)} FROM ({source}) GROUP BY customer_id"
+    names = [r.rsplit(" AS ", 1)[-1] for r in rows]
+    windowed = (
+        f"SELECT {', '.join(names)}, "
+        f"CASE WHEN months_ago < {window} THEN debit_amount END AS window_debit FROM ({source})"
+    )
+    return f"SELECT customer_id, {', '.join(aggs)} FROM ({windowed}) GROUP BY customer_id"
 
 
 def _loan_aggregates(plan: FeaturePlan, relation: str) -> str:

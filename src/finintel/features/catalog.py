@@ -72,7 +72,7 @@ FEATURES: tuple[Feature, ...] = (
         "active_months",
         "Calendar months with at least one transaction within the trend window.",
         "months",
-        "coalesce(bit_count(t.month_mask), 0)",
+        "coalesce(t.active_month_n, 0)",
         "transactions",
     ),
     _f(
