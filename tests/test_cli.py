@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from finintel.cli import app
+from finintel.readers import connect
 
 runner = CliRunner()
 
@@ -112,3 +113,9 @@ def test_help_on_every_command() -> None:
     for command in ("generate", "validate", "features"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "--out" in result.output
+
+
+def test_engine_progress_bar_stays_off() -> None:
+    # the engine would draw its own bar on stderr during long queries, even under --quiet
+    setting = connect().execute("SELECT current_setting('enable_progress_bar')").fetchone()
+    assert setting == (False,)

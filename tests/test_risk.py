@@ -20,6 +20,7 @@ from finintel.models.risk import (
     assign_bands,
     fit_risk,
     load_risk,
+    reason_strings,
 )
 from finintel.models.risk_config import RiskBand, RiskFactorSpec, RiskSettings
 from finintel.models.risk_factors import BUILTIN_FACTORS, evaluate_factors
@@ -293,3 +294,24 @@ def test_mode_selection() -> None:
     model = fit_risk(frame, labels, RiskSettings(mode="unsupervised"), seed=0)
     assert model.mode == "unsupervised"
     assert "labels_ignored" in model.metrics_
+
+
+def test_reasons_name_the_three_largest_pushes_and_word_only_those() -> None:
+    pushes = np.array(
+        [
+            [1.0, 4.0, 3.0, 2.0],  # all four push: the top three, largest first
+            [0.0, -2.0, 5.0, 0.0],  # one factor pushes
+            [-1.0, 0.0, -3.0, 0.0],  # none
+            [2.0, 2.0, 0.0, 2.0],  # ties keep the factor order
+        ]
+    )
+    asked: list[tuple[int, list[int]]] = []
+
+    def phrases_for(j: int, rows: np.ndarray) -> list[str]:
+        asked.append((j, rows.tolist()))
+        return [f"f{j}@{i}" for i in rows]
+
+    reasons = reason_strings(pushes, phrases_for).tolist()
+    assert reasons == ["f1@0; f2@0; f3@0", "f2@1", "", "f0@3; f1@3; f3@3"]
+    # text is built only where a reason uses it: never for factor 0 of row 0, nor for row 2
+    assert asked == [(0, [3]), (1, [0, 3]), (2, [0, 1]), (3, [0, 3])]

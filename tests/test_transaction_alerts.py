@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from conftest import SyntheticRun
+from finintel.models import transaction_alerts
 from finintel.models.anomaly_config import TransactionAlertSettings
 from finintel.models.transaction_alerts import STATE_FILE, TransactionAlerter
 
@@ -112,6 +113,44 @@ def test_deterministic_and_exact_round_trip(
     assert first == con.execute("SELECT * FROM r3").fetchall()
     json.loads(alerter.to_files()[STATE_FILE])
     json.dumps(alerter.metrics_, allow_nan=False)
+
+
+def test_kept_work_table_is_reused_once_and_only_for_the_same_inputs(
+    con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[str] = []
+    build = transaction_alerts._components_table
+
+    def counting(*args: object, **kwargs: object) -> None:
+        builds.append("built")
+        build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transaction_alerts, "_components_table", counting)
+    alerter.alerts(con, target="fresh")  # fitted without keeping: built here
+    kept = TransactionAlerter(TransactionAlertSettings(), seed=0).fit(con, keep_for_alerts=True)
+    assert len(builds) == 2
+    kept.alerts(con, target="reused")
+    assert len(builds) == 2  # the fit's table, not a new one
+    expected = con.execute("SELECT * FROM fresh").fetchall()
+    assert con.execute("SELECT * FROM reused").fetchall() == expected
+    kept.alerts(con, target="again")  # used once: the next call builds again
+    assert len(builds) == 3
+    assert con.execute("SELECT * FROM again").fetchall() == expected
+
+    # the segments change between fit and alerts: the kept table is not used
+    con.execute("CREATE TABLE moved AS SELECT * FROM customer_segments")
+    changed = TransactionAlerter(TransactionAlertSettings(), seed=0)
+    changed.fit(con, segments="moved", keep_for_alerts=True)
+    con.execute("UPDATE moved SET segment_id = (segment_id + 1) % 4 WHERE segment_id < 2")
+    changed.alerts(con, segments="moved", target="after_move")
+    assert len(builds) == 5
+    TransactionAlerter.from_files(changed.to_files()).alerts(
+        con, segments="moved", target="after_move_fresh"
+    )
+    assert (
+        con.execute("SELECT * FROM after_move").fetchall()
+        == con.execute("SELECT * FROM after_move_fresh").fetchall()
+    )
 
 
 def test_degrades_without_optional_columns(con: duckdb.DuckDBPyConnection) -> None:

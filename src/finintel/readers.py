@@ -66,12 +66,16 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory engine connection with insertion order preserved.
 
+    The engine's own progress bar is off: the command line shows its own progress, and `-q`
+    must mean silence.
+
     Example:
         >>> connect().sql("select 1").fetchone()
         (1,)
     """
     con = duckdb.connect(":memory:")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

@@ -150,8 +150,9 @@ def fit_models(
     assignment = segmenter.assign(extended.select(columns))
     say("learning what is usual per customer and segment for transaction alerts")
     _register_segments(con, frame, assignment.segment_id)
+    # kept for `apply_models` on the same data (as in `run`), which then skips recomputing it
     alerter = alerts.TransactionAlerter(cfg.anomaly.transactions, seed).fit(
-        con, TRANSACTIONS_TABLE, SEGMENTS_TABLE
+        con, TRANSACTIONS_TABLE, SEGMENTS_TABLE, keep_for_alerts=True
     )
     return FittedModels(risk_model, detector, segmenter, alerter, columns)
 

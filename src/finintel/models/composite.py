@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from finintel import __version__
 from finintel.models.frame import FeatureFrame, FloatArray
@@ -159,17 +160,13 @@ class CompositeRisk:
         total_weight = sum(s.weight for s in self.factors_)
         weights = np.array([s.weight for s in self.factors_]) / total_weight
         pushes = np.where(np.isfinite(risk_pct), (risk_pct - 50.0) * weights, 0.0)
-        phrases = [
-            factor_phrases(
-                spec.label,
-                bare_column(spec),
-                spec.name,
-                values[:, j],
-                self.factor_scales_[j].transform(values[:, j]),
-            )
-            for j, spec in enumerate(self.factors_)
-        ]
-        reasons = reason_strings(pushes, phrases)
+
+        def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
+            spec, column = self.factors_[j], values[rows, j]
+            percentiles = self.factor_scales_[j].transform(column)
+            return factor_phrases(spec.label, bare_column(spec), spec.name, column, percentiles)
+
+        reasons = reason_strings(pushes, phrases_for)
         reasons[~np.isfinite(risk_pct).any(axis=1)] = NO_FACTOR
         return RiskScores(
             ids=frame.ids,

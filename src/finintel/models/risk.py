@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -239,26 +239,38 @@ def describe_value(column: str | None, name: str, value: float) -> str:
     return format_value(key, value)
 
 
-def reason_strings(
-    pushes: FloatArray,
-    phrases: Sequence[Sequence[str]],
-) -> npt.NDArray[np.object_]:
+PhraseMaker = Callable[[int, npt.NDArray[np.intp]], Sequence[str]]
+
+
+def reason_strings(pushes: FloatArray, phrases_for: PhraseMaker) -> npt.NDArray[np.object_]:
     """Join the phrases of the (up to three) factors with the largest positive push per row.
 
     `pushes[i, j]` is how much factor j raised customer i's risk (<= 0: it did not);
-    `phrases[j][i]` is the plain-words text of factor j for customer i.
+    `phrases_for(j, rows)` gives the plain-words text of factor j for those customers. It is
+    asked only for the customers whose reasons name factor j, so text is built for at most
+    three factors per customer instead of for every factor.
+
+    Example:
+        >>> pushes = np.array([[2.0, 5.0], [-1.0, 0.0]])
+        >>> reason_strings(pushes, lambda j, rows: [f"f{j} row {i}" for i in rows]).tolist()
+        ['f1 row 0; f0 row 0', '']
     """
     n, k = pushes.shape
-    out = np.empty(n, dtype=object)
+    out = np.full(n, "", dtype=object)
     if k == 0:
-        out[:] = ""
         return out
-    # stable order: the largest push first, ties by factor order
+    # stable order: the largest push first, ties by factor order; pushes <= 0 sort last
     order = np.argsort(-np.where(pushes > 0, pushes, -np.inf), axis=1, kind="stable")
     top = order[:, :MAX_REASONS]
-    for i in range(n):
-        parts = [phrases[j][i] for j in top[i] if pushes[i, j] > 0]
-        out[i] = "; ".join(parts)
+    named = np.take_along_axis(pushes, top, axis=1) > 0  # a prefix of each row
+    texts = np.full(top.shape, "", dtype=object)
+    for j in range(k):
+        slots = named & (top == j)  # at most one slot per row
+        rows = np.nonzero(slots.any(axis=1))[0]
+        if rows.size:
+            texts[slots] = np.asarray(list(phrases_for(j, rows)), dtype=object)
+    for i in np.nonzero(named[:, 0])[0]:
+        out[i] = "; ".join(texts[i, : int(named[i].sum())])
     return out
 
 

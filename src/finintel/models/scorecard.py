@@ -307,18 +307,18 @@ class ScorecardRisk:
         pd = _sigmoid(slope * linear + offset)
         risk_score = self.score_scale_.transform(pd)
         band, action = assign_bands(risk_score, self.settings.bands)
-        phrases = [
-            _category_phrases(v.label, b, values[:, j])
-            if b.categorical
-            else factor_phrases(
-                v.label, v.column, v.name, values[:, j], scale.transform(values[:, j])
+
+        def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
+            variable, binned, column = self.variables_[j], self.card_.bins[j], values[rows, j]
+            if binned.categorical:
+                return _category_phrases(variable.label, binned, column)
+            percentiles = self.value_scales_[j].transform(column)
+            return factor_phrases(
+                variable.label, variable.column, variable.name, column, percentiles
             )
-            for j, (v, b, scale) in enumerate(
-                zip(self.variables_, self.card_.bins, self.value_scales_, strict=True)
-            )
-        ]
+
         # a variable pushes the score up when its bin has worse odds than the population
-        reasons = reason_strings(slope * contributions, phrases)
+        reasons = reason_strings(slope * contributions, phrases_for)
         return RiskScores(
             ids=frame.ids,
             risk_score=risk_score,

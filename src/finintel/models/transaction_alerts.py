@@ -67,6 +67,8 @@ class TransactionAlerter:
     def __init__(self, settings: TransactionAlertSettings | None = None, seed: int = 0) -> None:
         self.settings = settings or TransactionAlertSettings()
         self.seed = seed  # no randomness is used; kept for the common model signature
+        # inputs of a work table kept by fit(keep_for_alerts=True); never saved
+        self._kept_inputs: list[Any] | None = None
 
     # ---------------------------------------------------------------- fit
     def fit(
@@ -74,7 +76,15 @@ class TransactionAlerter:
         con: duckdb.DuckDBPyConnection,
         transactions: str = "clean_transactions",
         segments: str | None = "customer_segments",
+        keep_for_alerts: bool = False,
     ) -> Self:
+        """Learn the statistics, normalisers and threshold from the training transactions.
+
+        With `keep_for_alerts`, the per-transaction work table stays in the connection, and the
+        next `alerts()` or `scores()` on unchanged inputs (same row counts and content hashes)
+        uses it instead of computing every component a second time.
+        """
+        self._kept_inputs = None
         available = _available_columns(con, transactions)
         n_rows = int(_one(con, f"SELECT count(*) FROM {quote_ident(transactions)}"))
         if n_rows == 0:
@@ -112,7 +122,10 @@ class TransactionAlerter:
             for name in COMPONENTS
             if name not in skipped
         }
-        con.execute(f"DROP TABLE IF EXISTS {_WORK}")
+        if keep_for_alerts:
+            self._kept_inputs = _inputs_fingerprint(con, transactions, segments)
+        else:
+            con.execute(f"DROP TABLE IF EXISTS {_WORK}")
 
         self.available_columns_ = available
         self.skipped_ = skipped
@@ -263,7 +276,18 @@ class TransactionAlerter:
     def _fitted_components(
         self, con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
     ) -> None:
-        """Create the work table of per-transaction components with the fit-time statistics."""
+        """Create the work table of per-transaction components with the fit-time statistics.
+
+        A table kept by `fit(keep_for_alerts=True)` is used once, when it was built from the
+        same inputs.
+        """
+        kept, self._kept_inputs = self._kept_inputs, None
+        if (
+            kept is not None
+            and _table_exists(con, _WORK)
+            and kept == _inputs_fingerprint(con, transactions, segments)
+        ):
+            return
         _components_table(
             con,
             self.settings,
@@ -321,6 +345,22 @@ _ALERT_COLUMNS = (
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     rows = con.execute(sql).fetchall()  # fetch everything: the engine needs finished results
     return rows[0][0] if rows else None
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(_one(con, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}'"))
+
+
+def _inputs_fingerprint(
+    con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
+) -> list[Any]:
+    """The work table's inputs: names, row counts and order-free sums of row hashes."""
+    out: list[Any] = [transactions, segments]
+    for table in (transactions, segments):
+        if table is not None:
+            row = con.execute(f"SELECT count(*), sum(hash(r)) FROM {quote_ident(table)} r")
+            out.extend(row.fetchall()[0])
+    return out
 
 
 OPTIONAL = ("transaction_id", "direction", "channel", "category")
