@@ -315,3 +315,21 @@ def test_reasons_name_the_three_largest_pushes_and_word_only_those() -> None:
     assert reasons == ["f1@0; f2@0; f3@0", "f2@1", "", "f0@3; f1@3; f3@3"]
     # text is built only where a reason uses it: never for factor 0 of row 0, nor for row 2
     assert asked == [(0, [3]), (1, [0, 3]), (2, [0, 1]), (3, [0, 3])]
+
+
+def test_coded_columns_are_worded_with_the_source_words_and_kept_in_the_model() -> None:
+    frame = small_frame()
+    codes = np.where(frame.column("overdraft_days") > 1, 3.0, 1.0)
+    frame = frame.with_columns(["savings_code"], codes)
+    factors = [
+        RiskFactorSpec(name="savings", label="savings", sql="savings_code"),
+        RiskFactorSpec(name="dti", label="debt-to-income", sql="debt_to_income"),
+    ]
+    words = {"savings_code": {"1": "some savings", "3": "no savings / unknown"}, "other": {}}
+    model = CompositeRisk(RiskSettings(factors=factors), seed=0).fit(frame, words)
+    assert model.value_labels_ == {"savings_code": words["savings_code"]}  # only what it reads
+    reasons = model.score(frame).risk_reasons.tolist()
+    assert any("savings 'no savings / unknown', above" in r for r in reasons)
+    assert not any("savings 3" in r or "savings 1" in r for r in reasons)
+    loaded = load_risk(model.to_files())
+    assert loaded.score(frame).risk_reasons.tolist() == reasons

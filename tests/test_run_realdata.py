@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,20 @@ def test_german_credit_supervised_scorecard(tmp_path: Path) -> None:
     assert not categorical & set(metrics["anomalies"]["features"])
     model = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert not categorical & set(model["segment_columns"])
+    # reasons name coded attributes in the file's own words, from the config's value maps
+    reasons = " | ".join(r["risk_reasons"] for r in rows)
+    assert "purpose code 'car (new)', a category group with 38% defaults" in reasons
+    assert "checking account status '... < 0 DM', below" in reasons
+    assert not re.search(r"(status|code) [0-9]", reasons)
+    flagged = " | ".join(r["anomaly_reasons"] for r in rows if r["anomaly_reasons"])
+    assert "foreign worker 'no'" in flagged and "(median 'yes'" in flagged
+    # the words live in the bundle: rescoring the same file gives the same reasons
+    config = ROOT / "examples" / "german_credit.toml"
+    args = ["score", "--model", str(tmp_path / "model"), "--config", str(config)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "scored"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    scored = (tmp_path / "scored" / "customers_scored.csv").read_bytes()
+    assert scored == (tmp_path / "customers_scored.csv").read_bytes()
 
 
 def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> None:

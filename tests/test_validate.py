@@ -163,6 +163,29 @@ def test_mapping_formats_separators_currency_and_maps(
     assert res.reports["transactions"].rows_in == 3
 
 
+def test_numeric_value_maps_give_words_for_codes() -> None:
+    cfg = FinintelConfig.model_validate(
+        {
+            "customers": {
+                "path": "c.csv",
+                "columns": {
+                    "customer_id": "id",
+                    "gender": {"source": "sex", "map": {"m": "M", "w": "F"}},  # text: no codes
+                },
+                "extra_columns": {
+                    "plans": {"source": "p", "map": {"none": 0, "bank": 1, "stores": 1}},
+                    "share": {"source": "s", "map": {"half": 0.5, "all": 1}},
+                    "amount": "a",
+                },
+            }
+        }
+    )
+    assert cfg.value_labels() == {
+        "plans": {"0": "none", "1": "bank / stores"},
+        "share": {"0.5": "half", "1": "all"},
+    }
+
+
 def test_join_maps_accounts_to_customers(write: Callable[[str, str], Path], tmp_path: Path) -> None:
     write("tx.csv", "account,ts,amt\n1,2024-01-01,5\n2,2024-01-02,6\n3,2024-01-03,7\n")
     write("owners.csv", "account,client,type\n1,K1,OWNER\n2,K2,OWNER\n2,K3,USER\n")

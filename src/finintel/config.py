@@ -28,7 +28,7 @@ from finintel.errors import ConfigError
 from finintel.models.anomaly_config import AnomalySettings
 from finintel.models.risk_config import RiskSettings
 from finintel.models.segment_config import SegmentSettings
-from finintel.schema import TABLES
+from finintel.schema import TABLES, code_key
 
 DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "-")
 DEFAULT_PLACEHOLDER_DATES = ("1900-01-01", "1899-12-31", "1800-01-01", "9999-12-31")
@@ -215,6 +215,29 @@ class FinintelConfig(_Strict):
                 if ref is not None and ref not in self.sources:
                     raise ValueError(f"[{table_name}] names unknown source {ref!r}")
         return self
+
+    def value_labels(self) -> dict[str, dict[str, str]]:
+        """The source's words for each numeric code of the mapped customer columns.
+
+        Reasons then say "housing 'rent / for free'" instead of "housing own 0".
+
+        Example:
+            A map `{ "none" = 0, "bank" = 1, "stores" = 1 }` on `other_installment_plans_flag`
+            gives `{"other_installment_plans_flag": {"0": "none", "1": "bank / stores"}}`.
+        """
+        if self.customers is None:
+            return {}
+        specs = {**self.customers.columns, **self.customers.extra_columns}
+        out: dict[str, dict[str, str]] = {}
+        for name, spec in specs.items():
+            codes = list(spec.map.values())
+            if not codes or not all(isinstance(v, int | float) for v in codes):
+                continue
+            words: dict[str, list[str]] = {}
+            for text, code in spec.map.items():
+                words.setdefault(code_key(float(code)), []).append(text)
+            out[name] = {key: " / ".join(texts) for key, texts in words.items()}
+        return out
 
     def tables(self) -> dict[str, TableSpec]:
         """The tables this config defines, by canonical name."""

@@ -166,3 +166,13 @@ TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, TRANSACTIONS, LOANS, 
 
 # Tables whose customer_id must name a known (clean) customer.
 CUSTOMER_CHILD_TABLES = ("transactions", "loans", "labels")
+
+
+def code_key(value: float) -> str:
+    """How a numeric code of a mapped column is written as a key: '3' for 3.0, '0.5' for 0.5.
+
+    Example:
+        >>> code_key(3.0), code_key(0.5)
+        ('3', '0.5')
+    """
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

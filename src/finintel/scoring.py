@@ -128,7 +128,8 @@ def fit_models(
     risk, anomaly, segments, alerts = _models()
     say = progress or (lambda _msg: None)
     say("fitting the risk score")
-    risk_model = risk.fit_risk(frame, labels, cfg.risk, seed)
+    value_labels = cfg.value_labels()  # the source's words for coded columns, for reasons
+    risk_model = risk.fit_risk(frame, labels, cfg.risk, seed, value_labels)
     # codes of unordered categories (declared for the scorecard) are not distances: the
     # default feature sets of the anomaly detector and the segmenter leave them out
     categorical = set(cfg.risk.categorical_columns)
@@ -136,7 +137,7 @@ def fit_models(
     anomaly_frame = frame
     if cfg.anomaly.features is None and categorical:
         anomaly_frame = frame.select([c for c in frame.columns if c not in categorical])
-    detector = anomaly.CustomerAnomalyDetector(cfg.anomaly, seed).fit(anomaly_frame)
+    detector = anomaly.CustomerAnomalyDetector(cfg.anomaly, seed).fit(anomaly_frame, value_labels)
     say("choosing the number of segments and fitting them")
     available = [*frame.columns, *SCORE_COLUMNS]
     if cfg.segments.features is None:

@@ -42,7 +42,14 @@ from finintel.models.detectors import (
     IsolationForestDetector,
     RobustDistanceDetector,
 )
-from finintel.models.explain import feature_label, feature_units, format_value, population_phrase
+from finintel.models.explain import (
+    ValueLabels,
+    feature_label,
+    feature_units,
+    format_value,
+    labels_for,
+    population_phrase,
+)
 from finintel.models.frame import FeatureFrame
 from finintel.models.transform import PercentileReference, RobustTransform
 
@@ -146,7 +153,7 @@ class CustomerAnomalyDetector:
         self.seed = seed
 
     # ---------------------------------------------------------------- fit
-    def fit(self, frame: FeatureFrame) -> Self:
+    def fit(self, frame: FeatureFrame, value_labels: ValueLabels | None = None) -> Self:
         s = self.settings
         if len(frame) < 10:
             raise ValueError(f"anomaly detection needs at least 10 customers, got {len(frame)}")
@@ -170,6 +177,7 @@ class CustomerAnomalyDetector:
         flagged = int((combined >= threshold).sum())
 
         self.features_ = features
+        self.value_labels_ = labels_for(value_labels, features)
         self.transform_ = transform
         self.reference_ = reference
         self.forest_ = forest
@@ -259,15 +267,15 @@ class CustomerAnomalyDetector:
         picked = [j for j in order[: self.settings.reason_count] if abs(z[j]) >= REASON_MIN_SDS]
         if not picked:
             picked = [int(order[0])]
-        parts = []
+        parts, words = [], self.value_labels_
         for j in picked:
             name = self.features_[j]
             pct = self.reference_.percentile(name, np.array([raw[j]]))[0]
             side = "above" if z[j] > 0 else "below"
             parts.append(
-                f"{feature_label(name)} {format_value(name, float(raw[j]))}, "
+                f"{feature_label(name)} {format_value(name, float(raw[j]), words)}, "
                 f"{_sds(abs(float(z[j])))} robust SDs {side} typical "
-                f"(median {format_value(name, self.reference_.median(name))}, "
+                f"(median {format_value(name, self.reference_.median(name), words)}, "
                 f"{population_phrase(float(pct))})"
             )
         return "; ".join(parts)
@@ -279,6 +287,7 @@ class CustomerAnomalyDetector:
             "settings": self.settings.model_dump(mode="json"),
             "seed": self.seed,
             "features": self.features_,
+            "value_labels": self.value_labels_,
             "transform": self.transform_.to_state(),
             "reference": self.reference_.to_state(),
             "distance": self.distance_.to_state(),
@@ -303,6 +312,7 @@ class CustomerAnomalyDetector:
             raise ValueError(f"unsupported anomaly model format {state.get('format_version')}")
         obj = cls(AnomalySettings.model_validate(state["settings"]), int(state["seed"]))
         obj.features_ = list(state["features"])
+        obj.value_labels_ = dict(state.get("value_labels", {}))
         obj.transform_ = RobustTransform.from_state(state["transform"])
         obj.reference_ = PercentileReference.from_state(state["reference"])
         obj.distance_ = RobustDistanceDetector.from_state(state["distance"])

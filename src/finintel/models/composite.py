@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from finintel import __version__
+from finintel.models.explain import ValueLabels, labels_for
 from finintel.models.frame import FeatureFrame, FloatArray
 from finintel.models.risk import (
     FORMAT_VERSION,
@@ -66,7 +67,7 @@ class CompositeRisk:
 
     # ------------------------------------------------------------------------ fit
 
-    def fit(self, frame: FeatureFrame) -> Self:
+    def fit(self, frame: FeatureFrame, value_labels: ValueLabels | None = None) -> Self:
         declared = (
             list(self.settings.factors) if self.settings.factors is not None else BUILTIN_FACTORS
         )
@@ -103,6 +104,7 @@ class CompositeRisk:
         self.factor_scales_ = scales
         self.score_scale_ = score_scale
         self.columns_ = _columns_read(specs, frame.columns)
+        self.value_labels_ = labels_for(value_labels, self.columns_)
         scores = self.score(frame)
         self.metrics_ = self._metrics(frame, values, unavailable, scores)
         return self
@@ -164,7 +166,9 @@ class CompositeRisk:
         def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
             spec, column = self.factors_[j], values[rows, j]
             percentiles = self.factor_scales_[j].transform(column)
-            return factor_phrases(spec.label, bare_column(spec), spec.name, column, percentiles)
+            return factor_phrases(
+                spec.label, bare_column(spec), spec.name, column, percentiles, self.value_labels_
+            )
 
         reasons = reason_strings(pushes, phrases_for)
         reasons[~np.isfinite(risk_pct).any(axis=1)] = NO_FACTOR
@@ -187,6 +191,7 @@ class CompositeRisk:
             "seed": self.seed,
             "settings": self.settings.model_dump(mode="json"),
             "columns": self.columns_,
+            "value_labels": self.value_labels_,
             "factors": [s.model_dump(mode="json") for s in self.factors_],
             "factor_scales": [s.to_state() for s in self.factor_scales_],
             "score_scale": self.score_scale_.to_state(),
@@ -201,6 +206,7 @@ class CompositeRisk:
             raise ValueError(f"{MODEL_FILE} holds a {state['mode']} risk model")
         obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
         obj.columns_ = list(state["columns"])
+        obj.value_labels_ = dict(state.get("value_labels", {}))
         obj.factors_ = [RiskFactorSpec.model_validate(f) for f in state["factors"]]
         obj.factor_scales_ = [PercentScale.from_state(s) for s in state["factor_scales"]]
         obj.score_scale_ = PercentScale.from_state(state["score_scale"])

@@ -15,9 +15,10 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from finintel.features.catalog import CATALOG, MIX_FEATURES
+from finintel.schema import code_key
 
 _LABELS = {
     "tx_count": "transactions",
@@ -88,10 +89,37 @@ def feature_units(names: Iterable[str]) -> dict[str, str]:
     return {n: feature_unit(n) for n in names}
 
 
-def format_value(name: str, value: float | None) -> str:
-    """A value written for people: shares as percentages, money with separators."""
+# The source's words for numeric codes, per column: {"savings_status": {"5": "unknown"}}.
+ValueLabels = Mapping[str, Mapping[str, str]]
+
+
+def value_label(labels: ValueLabels | None, name: str | None, value: float | None) -> str | None:
+    """The source's words for a coded value, when the column's codes came from a value map.
+
+    Example:
+        >>> value_label({"housing_own": {"0": "rent / for free", "1": "own"}}, "housing_own", 0.0)
+        'rent / for free'
+    """
+    if not labels or name is None or value is None or not math.isfinite(value):
+        return None
+    return labels.get(name, {}).get(code_key(value))
+
+
+def labels_for(labels: ValueLabels | None, columns: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The value labels of `columns` only, as plain dicts (what a model stores)."""
+    if not labels:
+        return {}
+    return {c: dict(labels[c]) for c in columns if c in labels}
+
+
+def format_value(name: str, value: float | None, labels: ValueLabels | None = None) -> str:
+    """A value written for people: shares as percentages, money with separators, and a coded
+    value as the source's words for it (quoted) when `labels` knows them."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "missing"
+    words = value_label(labels, name, value)
+    if words is not None:
+        return f"'{words}'"
     unit = feature_unit(name)
     if unit == "share":
         return f"{value:.0%}"

@@ -41,7 +41,13 @@ import numpy as np
 import numpy.typing as npt
 
 from finintel.errors import ConfigError
-from finintel.models.explain import feature_unit, format_value, population_phrase
+from finintel.models.explain import (
+    ValueLabels,
+    feature_unit,
+    format_value,
+    population_phrase,
+    value_label,
+)
 from finintel.models.frame import FeatureFrame
 from finintel.models.risk_config import RiskBand, RiskSettings
 
@@ -95,11 +101,16 @@ def resolve_mode(labels: FloatArray | None, settings: RiskSettings) -> str:
 
 
 def fit_risk(
-    frame: FeatureFrame, labels: FloatArray | None, settings: RiskSettings, seed: int
+    frame: FeatureFrame,
+    labels: FloatArray | None,
+    settings: RiskSettings,
+    seed: int,
+    value_labels: ValueLabels | None = None,
 ) -> RiskModel:
     """Fit the risk model: supervised scorecard with labels, else unsupervised composite.
 
     `labels` is aligned with the frame's rows: 1 = defaulted, 0 = did not, NaN = unlabelled.
+    `value_labels` gives the source's words for coded columns, used in the reasons.
     """
     # imported here: both modes import the shared helpers of this module
     from finintel.models.composite import CompositeRisk
@@ -108,8 +119,8 @@ def fit_risk(
     mode = resolve_mode(labels, settings)
     if mode == "supervised":
         assert labels is not None
-        return ScorecardRisk(settings, seed).fit(frame, labels)
-    model = CompositeRisk(settings, seed).fit(frame)
+        return ScorecardRisk(settings, seed).fit(frame, labels, value_labels)
+    model = CompositeRisk(settings, seed).fit(frame, value_labels)
     if labels is not None:
         model.metrics_["labels_ignored"] = "labels were given but the mode is unsupervised"
     return model
@@ -226,8 +237,14 @@ def band_counts(bands: npt.NDArray[np.object_], settings: RiskSettings) -> dict[
     return {b.name: int(np.sum(bands == b.name)) for b in settings.bands}
 
 
-def describe_value(column: str | None, name: str, value: float) -> str:
-    """A factor's value in plain words: the column's unit when the factor is one column."""
+def describe_value(
+    column: str | None, name: str, value: float, labels: ValueLabels | None = None
+) -> str:
+    """A factor's value in plain words: the source's words for a coded column, else the
+    column's unit when the factor is one column."""
+    words = value_label(labels, column, value)
+    if words is not None:
+        return f"'{words}'"
     key = column or name
     if (
         feature_unit(key) == "as given"
@@ -275,7 +292,12 @@ def reason_strings(pushes: FloatArray, phrases_for: PhraseMaker) -> npt.NDArray[
 
 
 def factor_phrases(
-    label: str, column: str | None, name: str, values: FloatArray, percentiles: FloatArray
+    label: str,
+    column: str | None,
+    name: str,
+    values: FloatArray,
+    percentiles: FloatArray,
+    labels: ValueLabels | None = None,
 ) -> list[str]:
     """ "<label> <value>, <population phrase>" for every customer (computed once per value)."""
     cache: dict[tuple[float, float], str] = {}
@@ -287,7 +309,8 @@ def factor_phrases(
             if math.isnan(v):
                 text = f"{label} missing"
             else:
-                text = f"{label} {describe_value(column, name, v)}, {population_phrase(p)}"
+                words = describe_value(column, name, v, labels)
+                text = f"{label} {words}, {population_phrase(p)}"
             cache[key] = text
         out.append(text)
     return out

@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from finintel import __version__
 from finintel.errors import ConfigError
-from finintel.models.explain import feature_label
+from finintel.models.explain import ValueLabels, feature_label, labels_for
 from finintel.models.frame import FeatureFrame, FloatArray
 from finintel.models.risk import (
     FORMAT_VERSION,
@@ -63,6 +63,7 @@ from finintel.models.risk import (
 )
 from finintel.models.risk_config import RiskFactorSpec, RiskSettings
 from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
+from finintel.schema import code_key
 
 SCORECARD_FILE = "risk_scorecard.csv"
 # Points scaling of the scorecard table: 600 points at odds 50:1 (good:bad), 20 points double
@@ -181,7 +182,9 @@ class ScorecardRisk:
 
     # ------------------------------------------------------------------------ fit
 
-    def fit(self, frame: FeatureFrame, labels: FloatArray) -> Self:
+    def fit(
+        self, frame: FeatureFrame, labels: FloatArray, value_labels: ValueLabels | None = None
+    ) -> Self:
         y_all = _check_labels(labels, len(frame), self.settings)
         variables, values = _candidates(frame, self.settings)
         names = [v.name for v in variables]
@@ -207,6 +210,7 @@ class ScorecardRisk:
         self.score_scale_ = PercentScale().fit(pd_all)
         self.value_scales_ = [PercentScale().fit(values[:, names.index(b.name)]) for b in card.bins]
         self.columns_ = _columns_read(self.variables_, frame.columns)
+        self.value_labels_ = labels_for(value_labels, self.columns_)
         scores = self.score(frame)
         self.metrics_ = self._metrics(frame, y_all, train, cv, scores, variables)
         return self
@@ -311,10 +315,16 @@ class ScorecardRisk:
         def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
             variable, binned, column = self.variables_[j], self.card_.bins[j], values[rows, j]
             if binned.categorical:
-                return _category_phrases(variable.label, binned, column)
+                words = self.value_labels_.get(variable.column or "")
+                return _category_phrases(variable.label, binned, column, words)
             percentiles = self.value_scales_[j].transform(column)
             return factor_phrases(
-                variable.label, variable.column, variable.name, column, percentiles
+                variable.label,
+                variable.column,
+                variable.name,
+                column,
+                percentiles,
+                self.value_labels_,
             )
 
         # a variable pushes the score up when its bin has worse odds than the population
@@ -338,6 +348,7 @@ class ScorecardRisk:
             "seed": self.seed,
             "settings": self.settings.model_dump(mode="json"),
             "columns": self.columns_,
+            "value_labels": self.value_labels_,
             "variables": [
                 {"name": v.name, "label": v.label, "column": v.column, "sql": v.sql}
                 for v in self.variables_
@@ -359,6 +370,7 @@ class ScorecardRisk:
             raise ValueError(f"{MODEL_FILE} holds a {state['mode']} risk model")
         obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
         obj.columns_ = list(state["columns"])
+        obj.value_labels_ = dict(state.get("value_labels", {}))
         obj.variables_ = [
             Variable(v["name"], v["label"], v["column"], v["sql"]) for v in state["variables"]
         ]
@@ -696,8 +708,11 @@ def _median_filled(x: FloatArray) -> FloatArray:
     return out
 
 
-def _category_phrases(label: str, binned: BinnedVariable, codes: FloatArray) -> list[str]:
-    """ "<label> <code>, a group with 38% defaults" per customer (computed once per code)."""
+def _category_phrases(
+    label: str, binned: BinnedVariable, codes: FloatArray, words: Mapping[str, str] | None = None
+) -> list[str]:
+    """ "<label> <code>, a group with 38% defaults" per customer (computed once per code); the
+    code is the source's words for it (quoted) when `words` knows them."""
     assert binned.groups is not None and binned.bad_rates is not None
     rate_of = {c: r for g, r in zip(binned.groups, binned.bad_rates, strict=True) for c in g}
     cache: dict[float, str] = {}
@@ -707,10 +722,13 @@ def _category_phrases(label: str, binned: BinnedVariable, codes: FloatArray) -> 
         if text is None:
             if math.isnan(code):
                 text = f"{label} missing"
-            elif code in rate_of:
-                text = f"{label} {_num(code)}, a category group with {rate_of[code]:.0%} defaults"
             else:
-                text = f"{label} {_num(code)}, a category not seen in training"
+                said = (words or {}).get(code_key(code)) if math.isfinite(code) else None
+                shown = f"'{said}'" if said is not None else _num(code)
+                if code in rate_of:
+                    text = f"{label} {shown}, a category group with {rate_of[code]:.0%} defaults"
+                else:
+                    text = f"{label} {shown}, a category not seen in training"
             cache[code] = text
         out.append(text)
     return out
