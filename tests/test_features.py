@@ -6,11 +6,12 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import rows, run_validate
 from finintel.config import FeatureSettings, config_for_files
-from finintel.features import FEATURES, build_features, plan_features
+from finintel.features import FEATURES, FeaturePlan, build_features, plan_features
 
 CUSTOMERS = """customer_id,birth_date,annual_income,customer_since,loan_balance
 A,1990-06-15,60000,2020-01-01,30000
@@ -29,13 +30,21 @@ B,2024-03-31 18:00:00,50.00,debit,card,food,10
 """
 
 
-@pytest.fixture
-def features(write: Callable[[str, str], Path], tmp_path: Path) -> dict[str, dict[str, object]]:
+def built(
+    write: Callable[[str, str], Path], tmp_path: Path, settings: FeatureSettings
+) -> tuple[duckdb.DuckDBPyConnection, FeaturePlan]:
+    """The `features` table of CUSTOMERS and TRANSACTIONS, and its plan."""
     write("c.csv", CUSTOMERS)
     write("t.csv", TRANSACTIONS)
     con, res = run_validate(config_for_files("c.csv", "t.csv"), tmp_path)
-    plan = plan_features(con, FeatureSettings(trend_months=3), res.extra_columns)
+    plan = plan_features(con, settings, res.extra_columns)
     build_features(con, plan)
+    return con, plan
+
+
+@pytest.fixture
+def features(write: Callable[[str, str], Path], tmp_path: Path) -> dict[str, dict[str, object]]:
+    con, _ = built(write, tmp_path, FeatureSettings(trend_months=3))
     cur = con.execute("SELECT * FROM features ORDER BY customer_id")
     names = [d[0] for d in cur.description]
     return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
@@ -99,11 +108,7 @@ def test_balances_income_and_profile(features: dict[str, dict[str, object]]) -> 
 def test_month_counts_stay_inside_the_trend_window(
     write: Callable[[str, str], Path], tmp_path: Path
 ) -> None:
-    write("c.csv", CUSTOMERS)
-    write("t.csv", TRANSACTIONS)
-    con, res = run_validate(config_for_files("c.csv", "t.csv"), tmp_path)
-    plan = plan_features(con, FeatureSettings(trend_months=2), res.extra_columns)
-    build_features(con, plan)
+    con, _ = built(write, tmp_path, FeatureSettings(trend_months=2))
     query = (
         "SELECT active_months, peak_month_tx_count, monthly_spend_avg, tx_count "
         "FROM features WHERE customer_id = 'A'"
@@ -115,11 +120,7 @@ def test_month_counts_stay_inside_the_trend_window(
 def test_reference_date_cuts_later_transactions(
     write: Callable[[str, str], Path], tmp_path: Path
 ) -> None:
-    write("c.csv", CUSTOMERS)
-    write("t.csv", TRANSACTIONS)
-    con, res = run_validate(config_for_files("c.csv", "t.csv"), tmp_path)
-    plan = plan_features(con, FeatureSettings(as_of=date(2024, 2, 29)), res.extra_columns)
-    build_features(con, plan)
+    con, plan = built(write, tmp_path, FeatureSettings(as_of=date(2024, 2, 29)))
     assert rows(con, "SELECT tx_count, debit_total FROM features WHERE customer_id = 'A'") == [
         (2, 300.0)
     ]

@@ -39,6 +39,16 @@ def run_example(name: str, out: Path) -> dict[str, Any]:
     return metrics
 
 
+def assert_rescoring_reproduces(name: str, out: Path) -> None:
+    """`finintel score` with the run's bundle, on the same mapped files, gives the same rows."""
+    config = ROOT / "examples" / f"{name}.toml"
+    args = ["score", "--model", str(out / "model"), "--config", str(config)]
+    result = runner.invoke(app, [*args, "--out", str(out / "scored"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    scored = (out / "scored" / "customers_scored.csv").read_bytes()
+    assert scored == (out / "customers_scored.csv").read_bytes()
+
+
 def segment_names(out: Path) -> list[str]:
     with (out / "segments.csv").open(encoding="utf-8") as fh:
         return [row["segment_name"] for row in csv.DictReader(fh)]
@@ -82,12 +92,7 @@ def test_german_credit_supervised_scorecard(tmp_path: Path) -> None:
     flagged = " | ".join(r["anomaly_reasons"] for r in rows if r["anomaly_reasons"])
     assert "foreign worker 'no'" in flagged and "(median 'yes'" in flagged
     # the words live in the bundle: rescoring the same file gives the same reasons
-    config = ROOT / "examples" / "german_credit.toml"
-    args = ["score", "--model", str(tmp_path / "model"), "--config", str(config)]
-    result = runner.invoke(app, [*args, "--out", str(tmp_path / "scored"), "--quiet"])
-    assert result.exit_code == 0, result.output
-    scored = (tmp_path / "scored" / "customers_scored.csv").read_bytes()
-    assert scored == (tmp_path / "customers_scored.csv").read_bytes()
+    assert_rescoring_reproduces("german_credit", tmp_path)
 
 
 def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> None:
@@ -98,9 +103,4 @@ def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> 
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["counts"]["customers_scored"] == 5369
     # the bundle rescoring the mapped files through the same config reproduces the run
-    config = ROOT / "examples" / "berka.toml"
-    args = ["score", "--model", str(tmp_path / "model"), "--config", str(config)]
-    result = runner.invoke(app, [*args, "--out", str(tmp_path / "scored"), "--quiet"])
-    assert result.exit_code == 0, result.output
-    scored = (tmp_path / "scored" / "customers_scored.csv").read_bytes()
-    assert scored == (tmp_path / "customers_scored.csv").read_bytes()
+    assert_rescoring_reproduces("berka", tmp_path)
