@@ -219,7 +219,7 @@ class FinintelConfig(_Strict):
     def value_labels(self) -> dict[str, dict[str, str]]:
         """The source's words for each numeric code of the mapped customer columns.
 
-        Reasons then say "housing 'rent / for free'" instead of "housing own 0".
+        Reasons then say "housing own 'rent / for free'" instead of "housing own 0".
 
         Example:
             A map `{ "none" = 0, "bank" = 1, "stores" = 1 }` on `other_installment_plans_flag`
