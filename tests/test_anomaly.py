@@ -83,7 +83,11 @@ def test_reasons_name_features_in_plain_words(
     assert all(r for r in flagged)
     assert all(r == "" for r in result.anomaly_reasons[~result.is_anomaly])
     assert all("robust SDs" in r and "typical (median" in r for r in flagged)
-    for kind, feature in (("night_owl", "night_share"), ("dormant_burst", "peak_month_tx_count")):
+    for kind, feature in (
+        ("night_owl", "night_share"),
+        ("dormant_burst", "peak_month_tx_count"),
+        ("spending_spike", "peak_month_ratio"),
+    ):
         caught = (synthetic.anomaly_kind == kind) & result.is_anomaly
         assert caught.any(), kind
         words = feature_label(feature)
@@ -105,6 +109,7 @@ def test_metrics_are_complete_and_json(fitted: CustomerAnomalyDetector) -> None:
         "active_months",
         "recency_days",
         "peak_month_tx_count",
+        "peak_month_ratio",
         "night_share",
         "night_tx_count",
         "weekend_share",

@@ -77,6 +77,9 @@ def test_activity_and_money(features: dict[str, dict[str, object]]) -> None:
     assert a["active_months"] == 3
     assert a["peak_month_tx_count"] == 2  # March: 03-01 and 03-09
     assert features["B"]["peak_month_tx_count"] == 1
+    # busiest month 2 over the average active month 4 / 3
+    assert a["peak_month_ratio"] == pytest.approx(1.5)
+    assert features["B"]["peak_month_ratio"] == 1.0 and features["Z"]["peak_month_ratio"] == 0
     # std of (100, 200, 300) (population) / mean 200
     assert a["spend_volatility"] == pytest.approx((20000 / 3) ** 0.5 / 200)
 

@@ -222,8 +222,8 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
       aggregates over it (NULLs are skipped); `window_debit` likewise for the trend window;
     - credit totals and counts are the whole minus the debit part (the clean data's
       direction is always 'debit' or 'credit');
-    - one count per calendar month of the window gives both the busiest month and the
-      number of active months.
+    - one count per calendar month of the window gives the busiest month, the number of
+      active months and the transactions in the window.
     """
     as_of = f"DATE '{plan.as_of.isoformat()}'"
     end = f"DATE '{(plan.as_of + timedelta(days=1)).isoformat()}'"
@@ -254,6 +254,7 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
         "count_if(is_weekend) AS n_weekend",
         # the engine computes each distinct aggregate once, so the month counts are shared
         f"greatest({', '.join(month_counts)}) AS peak_month_n",
+        f"{' + '.join(month_counts)} AS window_n",
         f"{' + '.join(f'({c} > 0)::INTEGER' for c in month_counts)} AS active_month_n",
     ]
     if "time_of_day" in plan.capabilities:

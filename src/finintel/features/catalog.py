@@ -85,6 +85,16 @@ FEATURES: tuple[Feature, ...] = (
         "coalesce(t.peak_month_n, 0)",
         "transactions",
     ),
+    _f(
+        "peak_month_ratio",
+        "Transactions in the busiest month of the trend window over the customer's average "
+        "month with any transaction (1 when every active month is alike). A spree stands out "
+        "against the customer's own months, even for a customer who is busy every month.",
+        "ratio",
+        "CASE WHEN t.window_n > 0 THEN t.peak_month_n * t.active_month_n / t.window_n::DOUBLE "
+        "ELSE 0 END",
+        "transactions",
+    ),
     # money
     _f(
         "debit_total",

@@ -72,6 +72,7 @@ SUSTAINED_FEATURES = (
     "active_months",
     "recency_days",
     "peak_month_tx_count",
+    "peak_month_ratio",
     "night_share",
     "night_tx_count",
     "weekend_share",

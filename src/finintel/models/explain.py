@@ -39,6 +39,7 @@ _LABELS = {
     "night_share": "night-time share",
     "weekend_share": "weekend share",
     "peak_month_tx_count": "transactions in the busiest month",
+    "peak_month_ratio": "busiest month over usual month",
     "night_tx_count": "night-time transactions",
     "balance_last": "current balance",
     "balance_min": "lowest balance",
