@@ -37,6 +37,7 @@ class TransactionAlertSettings(_Strict):
     # component weights in the alert score (0 switches a component off)
     weight_amount: float = Field(default=1.0, ge=0)
     weight_segment_amount: float = Field(default=1.0, ge=0)
+    weight_category_amount: float = Field(default=1.0, ge=0)
     weight_hour: float = Field(default=1.0, ge=0)
     weight_new_channel: float = Field(default=1.0, ge=0)
     weight_new_category: float = Field(default=1.0, ge=0)

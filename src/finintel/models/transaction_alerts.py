@@ -1,12 +1,15 @@
 """Transaction alerts: each transaction against its customer's own past and its segment.
 
 Everything runs as DuckDB SQL over the clean transactions (window functions, no Python loop
-per row), so millions of transactions score in seconds. Six score components, each 0 when
+per row), so millions of transactions score in seconds. Seven score components, each 0 when
 the transaction is ordinary:
 
 - `amount`: robust z of log amount vs the customer's PRIOR transactions of the same
   direction, plus how far it exceeds their largest prior one (needs `min_history` of them);
 - `segment_amount`: robust z of log amount vs the segment's amounts (quantiles from fit);
+- `category_amount`: robust z of log amount vs everyone's amounts in the same category and
+  direction (quantiles from fit): a groceries bill of thousands is unusual even for a new
+  customer whose history cannot say so yet;
 - `hour`: surprise (-log probability) of the hour bucket given the customer's prior
   transactions, smoothed toward the population's hours (learned at fit);
 - `new_channel` / `new_category`: the same surprise for channel and category;
@@ -34,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Self
 
 import duckdb
@@ -43,7 +47,15 @@ from finintel.readers import quote_ident
 
 STATE_FILE = "transaction_alerts.json"
 FORMAT_VERSION = 1
-COMPONENTS = ("amount", "segment_amount", "hour", "new_channel", "new_category", "burst")
+COMPONENTS = (
+    "amount",
+    "segment_amount",
+    "category_amount",
+    "hour",
+    "new_channel",
+    "new_category",
+    "burst",
+)
 # The smallest spread (natural-log units) a robust z divides by: amounts within ~50% of each
 # other are never "many SDs apart" just because a customer's history is very regular.
 MIN_LOG_SPREAD = math.log(1.5)
@@ -53,6 +65,7 @@ ORDINARY_QUANTILE = 0.95
 NORMALISER_QUANTILE = 0.999
 _WORK = "_fi_tx_components"
 _SEGMENT_STATS = "_fi_tx_segment_amounts"
+_CATEGORY_STATS = "_fi_tx_category_amounts"
 _POPULATION = "_fi_tx_population_shares"
 # Customer habits are smoothed toward the whole population's habits with the weight of this
 # many transactions: a first transaction at 3 a.m. (rare for everyone) is more surprising than
@@ -90,10 +103,18 @@ class TransactionAlerter:
         if n_rows == 0:
             return self._fit_without_transactions(available)
         skipped = _skipped(available, segments is not None)
-        segment_stats = self._segment_stats(con, transactions, segments)
+        segment_stats = _segment_stats(con, transactions, segments)
+        category_stats = _category_stats(con, transactions) if available["category"] else []
         population = _population_shares(con, transactions, available, self.settings)
         _components_table(
-            con, self.settings, transactions, segments, available, segment_stats, population, _WORK
+            con,
+            self.settings,
+            transactions,
+            segments,
+            available,
+            AmountStats(segment_stats, category_stats),
+            population,
+            _WORK,
         )
         normalisers = {}
         for name in COMPONENTS:
@@ -130,6 +151,7 @@ class TransactionAlerter:
         self.available_columns_ = available
         self.skipped_ = skipped
         self.segment_stats_ = segment_stats
+        self.category_stats_ = category_stats
         self.population_ = population
         self.normalisers_ = normalisers
         self.weights_ = weights
@@ -172,6 +194,7 @@ class TransactionAlerter:
         self.available_columns_ = available
         self.skipped_ = dict.fromkeys(COMPONENTS, why)
         self.segment_stats_ = []
+        self.category_stats_ = []
         self.population_ = []
         self.normalisers_ = {}
         self.weights_ = {}
@@ -196,35 +219,13 @@ class TransactionAlerter:
         given = {
             "amount": s.weight_amount,
             "segment_amount": s.weight_segment_amount,
+            "category_amount": s.weight_category_amount,
             "hour": s.weight_hour,
             "new_channel": s.weight_new_channel,
             "new_category": s.weight_new_category,
             "burst": s.weight_burst,
         }
         return {k: v for k, v in given.items() if k not in skipped}
-
-    def _segment_stats(
-        self, con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
-    ) -> list[dict[str, Any]]:
-        """Median and quartiles of log amount per segment and direction (training data)."""
-        seg_join, seg_col = _segment_join(segments)
-        rows = con.execute(
-            f"SELECT {seg_col} AS segment_id, coalesce(t.direction, 'unknown') AS direction, "
-            "count(*) AS n, "
-            "quantile_cont(ln(greatest(t.amount::DOUBLE, 0.01)), [0.25, 0.5, 0.75]) AS q "
-            f"FROM {quote_ident(transactions)} t {seg_join} GROUP BY ALL ORDER BY ALL"
-        ).fetchall()
-        return [
-            {
-                "segment_id": int(seg),
-                "direction": str(direction),
-                "n": int(n),
-                "q25": float(q[0]),
-                "median": float(q[1]),
-                "q75": float(q[2]),
-            }
-            for seg, direction, n, q in rows
-        ]
 
     # ---------------------------------------------------------------- alerts
     def alerts(
@@ -294,7 +295,7 @@ class TransactionAlerter:
             transactions,
             segments,
             _available_columns(con, transactions),
-            self.segment_stats_,
+            AmountStats(self.segment_stats_, self.category_stats_),
             self.population_,
             _WORK,
         )
@@ -308,6 +309,7 @@ class TransactionAlerter:
             "available_columns": self.available_columns_,
             "skipped": self.skipped_,
             "segment_stats": self.segment_stats_,
+            "category_stats": self.category_stats_,
             "population": self.population_,
             "normalisers": self.normalisers_,
             "weights": self.weights_,
@@ -325,6 +327,8 @@ class TransactionAlerter:
         obj.available_columns_ = {k: bool(v) for k, v in state["available_columns"].items()}
         obj.skipped_ = dict(state["skipped"])
         obj.segment_stats_ = list(state["segment_stats"])
+        # absent from bundles saved before the category_amount component: it stays silent
+        obj.category_stats_ = list(state.get("category_stats", []))
         obj.population_ = list(state["population"])
         obj.normalisers_ = {k: (float(v[0]), float(v[1])) for k, v in state["normalisers"].items()}
         obj.weights_ = {k: float(v) for k, v in state["weights"].items()}
@@ -364,6 +368,53 @@ def _inputs_fingerprint(
 
 
 OPTIONAL = ("transaction_id", "direction", "channel", "category")
+
+
+@dataclass(frozen=True)
+class AmountStats:
+    """Fit-time quartiles of log amount per segment and per category (with direction)."""
+
+    segments: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+
+
+def _log_amount_quartiles(
+    con: duckdb.DuckDBPyConnection, key: str, source: str, name: str
+) -> list[dict[str, Any]]:
+    """Count, quartiles and median of log amount per `key` value and direction."""
+    rows = con.execute(
+        f"SELECT {key} AS k, coalesce(t.direction, 'unknown') AS direction, count(*) AS n, "
+        "quantile_cont(ln(greatest(t.amount::DOUBLE, 0.01)), [0.25, 0.5, 0.75]) AS q "
+        f"FROM {source} GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    return [
+        {
+            name: k,
+            "direction": str(direction),
+            "n": int(n),
+            "q25": float(q[0]),
+            "median": float(q[1]),
+            "q75": float(q[2]),
+        }
+        for k, direction, n, q in rows
+    ]
+
+
+def _segment_stats(
+    con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
+) -> list[dict[str, Any]]:
+    """Quartiles of log amount per segment and direction (training data)."""
+    seg_join, seg_col = _segment_join(segments)
+    source = f"{quote_ident(transactions)} t {seg_join}"
+    rows = _log_amount_quartiles(con, seg_col, source, "segment_id")
+    return [{**row, "segment_id": int(row["segment_id"])} for row in rows]
+
+
+def _category_stats(con: duckdb.DuckDBPyConnection, transactions: str) -> list[dict[str, Any]]:
+    """Quartiles of log amount per category and direction (training data)."""
+    source = f"{quote_ident(transactions)} t WHERE t.category IS NOT NULL"
+    rows = _log_amount_quartiles(con, "t.category", source, "category")
+    return [{**row, "category": str(row["category"])} for row in rows]
 
 
 def _available_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, bool]:
@@ -411,6 +462,7 @@ def _skipped(available: Mapping[str, bool], has_segments: bool) -> dict[str, str
         skipped["new_channel"] = "no channel values in the transactions"
     if not available["category"]:
         skipped["new_category"] = "no category values in the transactions"
+        skipped["category_amount"] = "no category values in the transactions"
     if not has_segments:
         skipped["segment_amount"] = "no customer segments given"
     return skipped
@@ -435,21 +487,24 @@ def _components_table(
     transactions: str,
     segments: str | None,
     available: Mapping[str, bool],
-    segment_stats: list[dict[str, Any]],
+    stats: AmountStats,
     population: list[dict[str, Any]],
     target: str,
 ) -> None:
-    """One row per transaction with its six components (NULL when not judged)."""
+    """One row per transaction with its seven components (NULL when not judged)."""
     seg_join, seg_col = _segment_join(segments)
-    stats_rows = [
-        (s["segment_id"], s["direction"], s["median"], s["q75"] - s["q25"]) for s in segment_stats
-    ]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_SEGMENT_STATS} "
-        "(segment_id INTEGER, direction VARCHAR, median DOUBLE, iqr DOUBLE)"
-    )
-    if stats_rows:
-        con.executemany(f"INSERT INTO {_SEGMENT_STATS} VALUES (?, ?, ?, ?)", stats_rows)
+    # keyed by `level` (a segment id or a category), a name no transaction column has
+    for table, key, key_type, rows in (
+        (_SEGMENT_STATS, "segment_id", "INTEGER", stats.segments),
+        (_CATEGORY_STATS, "category", "VARCHAR", stats.categories),
+    ):
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} "
+            f"(level {key_type}, direction VARCHAR, median DOUBLE, iqr DOUBLE)"
+        )
+        values = [(r[key], r["direction"], r["median"], r["q75"] - r["q25"]) for r in rows]
+        if values:
+            con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", values)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_POPULATION} (kind VARCHAR, level VARCHAR, share DOUBLE)"
     )
@@ -466,6 +521,7 @@ def _components_table(
     prior = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
     spread = f"greatest((q[3] - q[1]) / 1.3489795003921634, {MIN_LOG_SPREAD!r})"
     seg_spread = f"greatest(ss.iqr / 1.3489795003921634, {MIN_LOG_SPREAD!r})"
+    cat_spread = f"greatest(cs.iqr / 1.3489795003921634, {MIN_LOG_SPREAD!r})"
 
     def surprise(column: str, kind: str) -> str:
         same = f"count(*) OVER (PARTITION BY customer_id, {column} ORDER BY ts, tx_key {prior})"
@@ -528,6 +584,10 @@ def _components_table(
                         THEN greatest((log_amount - ss.median) / {seg_spread}, 0) END
                        AS segment_amount,
                    ss.median AS ss_median,
+                   CASE WHEN cs.median IS NOT NULL
+                        THEN greatest((log_amount - cs.median) / {cat_spread}, 0) END
+                       AS category_amount,
+                   cs.median AS cs_median,
                    {surprise("hour_bucket", "hour_bucket")} AS hour,
                    {surprise("channel", "channel")} AS new_channel,
                    {surprise("category", "category")} AS new_category,
@@ -535,12 +595,14 @@ def _components_table(
                        {window_us}.0 * prior_n / greatest(ts_us - first_us, 86400000000)
                    END AS expected_n
             FROM history h
-            LEFT JOIN {_SEGMENT_STATS} ss ON ss.segment_id = h.segment_id
+            LEFT JOIN {_SEGMENT_STATS} ss ON ss.level = h.segment_id
                 AND ss.direction = coalesce(h.direction, 'unknown')
+            LEFT JOIN {_CATEGORY_STATS} cs ON cs.level = h.category
+                AND cs.direction = coalesce(h.direction, 'unknown')
         )
         SELECT tx_key, customer_id, ts, tx_amount, direction, channel, category, segment_id,
-               q[2] AS customer_median_log, ss_median, recent_n,
-               amount, segment_amount, hour, new_channel, new_category,
+               q[2] AS customer_median_log, ss_median, cs_median, recent_n,
+               amount, segment_amount, category_amount, hour, new_channel, new_category,
                CASE WHEN expected_n IS NULL THEN NULL
                     WHEN recent_n > expected_n
                     THEN recent_n * ln(recent_n / expected_n) - (recent_n - expected_n)
@@ -581,6 +643,13 @@ def _reasons_sql(
             "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
             "printf('%.1f', segment_amount) || ' robust SDs above segment ' || segment_id || "
             "' typical (median ' || " + money.format("exp(ss_median)") + " || ')'"
+        ),
+        "category_amount": (
+            "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
+            "printf('%.1f', category_amount) || ' robust SDs above typical ' || category || "
+            "' ' || coalesce(direction, 'transaction') || 's (median ' || "
+            + money.format("exp(cs_median)")
+            + " || ')'"
         ),
         "hour": ("'unusual hour for this customer (' || strftime(ts, '%H:%M') || ')'"),
         "new_channel": "'channel ' || channel || ' new or rare for this customer'",
