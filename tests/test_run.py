@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -184,6 +185,18 @@ def test_demo_generates_runs_and_compares_with_truth(tmp_path: Path) -> None:
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation["customers"] == 1200
     assert (tmp_path / "run" / "model" / "manifest.json").is_file()
+    alerts = evaluation["transaction_alerts"]
+    with (tmp_path / "run" / "transaction_alerts.csv").open(encoding="utf-8") as fh:
+        alerted = {row["transaction_id"] for row in csv.DictReader(fh)}
+    with duckdb.connect() as con:
+        truth = con.execute(
+            f"SELECT transaction_id, anomaly_kind FROM '{tmp_path}/bank/truth/transactions.parquet'"
+        ).fetchall()
+    assert alerts["alerts"] == len(alerted) > 0
+    assert alerts["planted"] == len(truth)
+    assert alerts["planted_among_alerts"] == sum(t in alerted for t, _ in truth) > 0
+    assert set(alerts["recall_by_kind"]) == {"large_amount", "odd_hour", "new_channel_burst"}
+    assert "planted transactions among" in result.output.replace("\n", " ")
 
 
 def test_too_few_customers_is_a_clear_error(tmp_path: Path) -> None:

@@ -426,6 +426,15 @@ def demo(
                 f"({anom['planted_among_flagged']} of {anom['planted']} planted among "
                 f"{anom['flagged']} flagged); risk ROC-AUC {risk['roc_auc']:.2f} without labels"
             )
+            tx = truth["transaction_alerts"]
+            recall = ", ".join(
+                f"{kind.replace('_', ' ')} {share:.0%}"
+                for kind, share in tx["recall_by_kind"].items()
+            )
+            console.print(
+                f"Transaction alerts: {tx['planted_among_alerts']} of {tx['planted']} planted "
+                f"transactions among {tx['alerts']:,} alerts (caught: {recall})"
+            )
             _print_report(result)
 
 

@@ -3,7 +3,8 @@
 The generator plants personas, anomalous customers and a behaviour-driven default outcome; this
 module compares a run's `customers_scored.parquet` with them: segment recovery (adjusted Rand
 index, and which segment name each planted persona mostly received), anomaly PR-AUC and ROC-AUC,
-and the risk score's ROC-AUC against the planted defaults.
+the risk score's ROC-AUC against the planted defaults, and which planted transactions are
+among `transaction_alerts.csv` (recall per kind, precision).
 
 Example:
     >>> evaluate_against_truth(Path("run"), Path("bank"))  # doctest: +SKIP
@@ -68,4 +69,31 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
             "default_rate": round(sum(defaulted) / len(defaulted), 4),
             "roc_auc": round(float(roc_auc_score(defaulted, risk)), 4),
         },
+        "transaction_alerts": _alerts_against_truth(run_dir, bank_dir),
+    }
+
+
+def _alerts_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
+    """Planted transactions among the alerts: how many, per kind, and the alerts' precision."""
+    alerts = quote_literal(str(run_dir / "transaction_alerts.csv"))
+    truth = quote_literal(str(bank_dir / "truth" / "transactions.parquet"))
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE alerted AS SELECT transaction_id FROM "
+        f"read_csv({alerts}, header = true, all_varchar = true)"
+    )
+    n_alerts = int(con.execute("SELECT count(*) FROM alerted").fetchall()[0][0])
+    rows = con.execute(
+        "SELECT t.anomaly_kind, count(*), count(a.transaction_id) "
+        f"FROM read_parquet({truth}) t LEFT JOIN alerted a USING (transaction_id) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    planted = sum(int(r[1]) for r in rows)
+    caught = sum(int(r[2]) for r in rows)
+    return {
+        "planted": planted,
+        "alerts": n_alerts,
+        "planted_among_alerts": caught,
+        "precision": round(caught / n_alerts, 4) if n_alerts else None,
+        "recall_by_kind": {str(k): round(int(c) / int(n), 4) for k, n, c in rows},
     }
