@@ -182,6 +182,13 @@ def test_demo_generates_runs_and_compares_with_truth(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--customers", "1200", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Against the planted truth" in result.output
+    # every file on a line of its own, the path whole however long it is
+    lines = result.output.splitlines()
+    for label, name in (
+        ("Transaction alerts", "transaction_alerts.csv"),
+        ("Report", "report.html"),
+    ):
+        assert f"{label}: {tmp_path / 'run' / name}" in lines, (label, result.output)
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation["customers"] == 1200
     assert (tmp_path / "run" / "model" / "manifest.json").is_file()

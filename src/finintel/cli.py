@@ -311,17 +311,25 @@ def _print_run(run: ModelRun) -> None:
         f"transaction alerts: {summary['transaction_alerts']:,}"
     )
     out = run.out_dir
-    console.print(f"Scored customers: {out / 'customers_scored.csv'}")
-    console.print(f"Segments: {out / 'segments.csv'}   Alerts: {out / 'transaction_alerts.csv'}")
-    console.print(f"Rejected rows: {out / 'rejects.csv'}   Run record: {out / 'run.json'}")
-    if (out / "model").is_dir():
-        console.print(f"Model bundle: {out / 'model'}   Metrics: {out / 'metrics.json'}")
+    files = {
+        "Scored customers": out / "customers_scored.csv",
+        "Segments": out / "segments.csv",
+        "Transaction alerts": out / "transaction_alerts.csv",
+        "Rejected rows": out / "rejects.csv",
+        "Run record": out / "run.json",
+        "Metrics": out / "metrics.json",
+        "Model bundle": out / "model",
+    }
+    for label, path in files.items():
+        if path.exists():
+            # one file a line, never wrapped inside a path, so it can be copied whole
+            console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
 
 
 def _print_report(run: ModelRun) -> None:
     report = run.summary.get("report", "")
     if report.endswith("report.html"):
-        console.print(f"Report: {report}")
+        console.print(f"Report: {report}", soft_wrap=True, highlight=False)
     else:
         console.print(f"Report {report}", style="dim")
 
