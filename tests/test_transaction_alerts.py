@@ -168,6 +168,23 @@ def test_kept_work_table_is_reused_once_and_only_for_the_same_inputs(
     )
 
 
+def test_a_rare_category_is_not_a_reference(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE rare AS SELECT * REPLACE (CASE WHEN transaction_id IN "
+        "(SELECT transaction_id FROM clean_transactions ORDER BY transaction_id LIMIT 3) "
+        "THEN 'rare' ELSE category END AS category) FROM clean_transactions"
+    )
+    model = TransactionAlerter().fit(con, "rare", "customer_segments")
+    assert "rare" not in {row["category"] for row in model.category_stats_}
+    assert {row["category"] for row in model.category_stats_} >= {"groceries", "shopping"}
+    model.scores(con, "rare", "customer_segments", target="rare_scores")
+    judged = con.execute(
+        "SELECT r.category = 'rare', count(category_amount) FROM rare_scores s "
+        "JOIN rare r USING (transaction_id) GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert judged[0][1] > 0 and judged[1] == (True, 0)
+
+
 def test_degrades_without_optional_columns(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "CREATE TABLE bare AS SELECT customer_id, timestamp, amount, direction, "

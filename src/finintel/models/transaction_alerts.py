@@ -66,6 +66,8 @@ NORMALISER_QUANTILE = 0.999
 _WORK = "_fi_tx_components"
 _SEGMENT_STATS = "_fi_tx_segment_amounts"
 _CATEGORY_STATS = "_fi_tx_category_amounts"
+# A category's amounts are a reference only with this many training transactions of a direction.
+MIN_CATEGORY_TRANSACTIONS = 50
 _POPULATION = "_fi_tx_population_shares"
 # Customer habits are smoothed toward the whole population's habits with the weight of this
 # many transactions: a first transaction at 3 a.m. (rare for everyone) is more surprising than
@@ -411,10 +413,15 @@ def _segment_stats(
 
 
 def _category_stats(con: duckdb.DuckDBPyConnection, transactions: str) -> list[dict[str, Any]]:
-    """Quartiles of log amount per category and direction (training data)."""
+    """Quartiles of log amount per category and direction (training data), for the categories
+    with at least `MIN_CATEGORY_TRANSACTIONS` of that direction; rarer ones are not judged."""
     source = f"{quote_ident(transactions)} t WHERE t.category IS NOT NULL"
     rows = _log_amount_quartiles(con, "t.category", source, "category")
-    return [{**row, "category": str(row["category"])} for row in rows]
+    return [
+        {**row, "category": str(row["category"])}
+        for row in rows
+        if row["n"] >= MIN_CATEGORY_TRANSACTIONS
+    ]
 
 
 def _available_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, bool]:
