@@ -291,10 +291,9 @@ def _transaction_aggregates(plan: FeaturePlan, relation: str) -> str:
             for i, level in enumerate(plan.categories)
         ]
     source = f"SELECT {', '.join(rows)} FROM {quote_ident(relation)} WHERE timestamp < {end}"
-    names = [r.rsplit(" AS ", 1)[-1] for r in rows]
     windowed = (
-        f"SELECT {', '.join(names)}, "
-        f"CASE WHEN months_ago < {window} THEN debit_amount END AS window_debit FROM ({source})"
+        f"SELECT *, CASE WHEN months_ago < {window} THEN debit_amount END AS window_debit "
+        f"FROM ({source})"
     )
     return f"SELECT customer_id, {', '.join(aggs)} FROM ({windowed}) GROUP BY customer_id"
 

@@ -242,18 +242,16 @@ def describe_value(
 ) -> str:
     """A factor's value in plain words: the source's words for a coded column, else the
     column's unit when the factor is one column."""
-    words = value_label(labels, column, value)
-    if words is not None:
-        return f"'{words}'"
     key = column or name
     if (
-        feature_unit(key) == "as given"
+        value_label(labels, key, value) is None
+        and feature_unit(key) == "as given"
         and math.isfinite(value)
         and float(value).is_integer()
         and abs(value) < 1e6
     ):
         return f"{int(value)}"
-    return format_value(key, value)
+    return format_value(key, value, labels)
 
 
 PhraseMaker = Callable[[int, npt.NDArray[np.intp]], Sequence[str]]

@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from finintel import __version__
 from finintel.errors import ConfigError
-from finintel.models.explain import ValueLabels, feature_label, labels_for
+from finintel.models.explain import ValueLabels, feature_label, labels_for, value_label
 from finintel.models.frame import FeatureFrame, FloatArray
 from finintel.models.risk import (
     FORMAT_VERSION,
@@ -63,7 +63,6 @@ from finintel.models.risk import (
 )
 from finintel.models.risk_config import RiskFactorSpec, RiskSettings
 from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
-from finintel.schema import code_key
 
 SCORECARD_FILE = "risk_scorecard.csv"
 # Points scaling of the scorecard table: 600 points at odds 50:1 (good:bad), 20 points double
@@ -315,8 +314,9 @@ class ScorecardRisk:
         def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
             variable, binned, column = self.variables_[j], self.card_.bins[j], values[rows, j]
             if binned.categorical:
-                words = self.value_labels_.get(variable.column or "")
-                return _category_phrases(variable.label, binned, column, words)
+                return _category_phrases(
+                    variable.label, binned, column, self.value_labels_, variable.column
+                )
             percentiles = self.value_scales_[j].transform(column)
             return factor_phrases(
                 variable.label,
@@ -709,10 +709,14 @@ def _median_filled(x: FloatArray) -> FloatArray:
 
 
 def _category_phrases(
-    label: str, binned: BinnedVariable, codes: FloatArray, words: Mapping[str, str] | None = None
+    label: str,
+    binned: BinnedVariable,
+    codes: FloatArray,
+    labels: ValueLabels | None = None,
+    column: str | None = None,
 ) -> list[str]:
     """ "<label> <code>, a group with 38% defaults" per customer (computed once per code); the
-    code is the source's words for it (quoted) when `words` knows them."""
+    code is the source's words for it (quoted) when `labels` knows the column's codes."""
     assert binned.groups is not None and binned.bad_rates is not None
     rate_of = {c: r for g, r in zip(binned.groups, binned.bad_rates, strict=True) for c in g}
     cache: dict[float, str] = {}
@@ -723,7 +727,7 @@ def _category_phrases(
             if math.isnan(code):
                 text = f"{label} missing"
             else:
-                said = (words or {}).get(code_key(code)) if math.isfinite(code) else None
+                said = value_label(labels, column, code)
                 shown = f"'{said}'" if said is not None else _num(code)
                 if code in rate_of:
                     text = f"{label} {shown}, a category group with {rate_of[code]:.0%} defaults"
