@@ -39,7 +39,7 @@ run_validation(cfg, Path("."), Path({out!r}) / "validated", today=date(2026, 11,
 from pathlib import Path
 from finintel.config import FeatureSettings
 from finintel.features import build_features, plan_features
-from finintel.readers import connect
+from finintel.sql import connect
 clean = Path({out!r}) / "validated" / "clean"
 con = connect()
 for name in ("customers", "transactions", "loans"):
@@ -51,7 +51,7 @@ assert con.execute("SELECT count(*) FROM features").fetchall()[0][0] > 0
 """,
     "baseline": """
 from pathlib import Path
-from finintel.readers import connect
+from finintel.sql import connect
 clean = Path({out!r}) / "validated" / "clean"
 con = connect()
 con.execute(

@@ -16,7 +16,7 @@ import pytest
 from finintel.config import FinintelConfig, config_for_files
 from finintel.models.frame import FeatureFrame, load_frame
 from finintel.pipeline import FeatureRun, run_features
-from finintel.readers import connect
+from finintel.sql import connect
 from finintel.synthetic import GeneratedBank, generate_bank
 from finintel.validate import ValidationResult, validate
 

@@ -15,10 +15,10 @@ from finintel.models.anomaly import (
     CustomerAnomalyDetector,
     default_features,
 )
-from finintel.models.anomaly_config import AnomalySettings
 from finintel.models.detectors import ECODDetector, EmpiricalCDF
 from finintel.models.explain import feature_label
 from finintel.models.frame import FeatureFrame
+from finintel.settings.anomaly import AnomalySettings
 
 # Bars chosen from synthetic seeds 11-13 (PR-AUC 0.81-0.85, ROC-AUC above 0.95 with the
 # defaults), never tuned on this fixture; a random ranking scores 51 / 6,000 = 0.0085.

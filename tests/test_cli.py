@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from finintel.cli import app
-from finintel.readers import connect
+from finintel.sql import connect
 
 runner = CliRunner()
 

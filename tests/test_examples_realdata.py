@@ -23,7 +23,7 @@ import duckdb
 import pytest
 
 from finintel.config import load_config
-from finintel.readers import connect
+from finintel.sql import connect
 from finintel.validate import ValidationResult, validate
 
 pytestmark = pytest.mark.realdata

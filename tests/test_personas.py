@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from finintel.models.personas import concept_z, name_segments, rule_strength
-from finintel.models.segment_config import (
+from finintel.settings.segments import (
     DEFAULT_PERSONA_RULES,
     PersonaRule,
     PlaybookEntry,

@@ -22,8 +22,8 @@ from finintel.models.risk import (
     load_risk,
     reason_strings,
 )
-from finintel.models.risk_config import RiskBand, RiskFactorSpec, RiskSettings
 from finintel.models.risk_factors import BUILTIN_FACTORS, evaluate_factors
+from finintel.settings.risk import RiskBand, RiskFactorSpec, RiskSettings
 
 
 def small_frame() -> FeatureFrame:

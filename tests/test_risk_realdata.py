@@ -24,8 +24,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from finintel.config import load_config
 from finintel.models.frame import FeatureFrame, load_frame
 from finintel.models.risk import fit_risk
-from finintel.models.risk_config import RiskSettings
 from finintel.pipeline import run_features
+from finintel.settings.risk import RiskSettings
 
 pytestmark = pytest.mark.realdata
 

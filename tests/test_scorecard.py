@@ -17,8 +17,8 @@ from conftest import SyntheticRun
 from finintel.errors import ConfigError
 from finintel.models.frame import FeatureFrame
 from finintel.models.risk import MODEL_FILE, RiskScores, fit_risk, load_risk
-from finintel.models.risk_config import RiskSettings
 from finintel.models.scorecard import SCORECARD_FILE, ScorecardRisk, _bin, cv_repeats
+from finintel.settings.risk import RiskSettings
 
 # A few behaviour columns keep the fits fast; the ratios come from the factor library.
 COLUMNS = [

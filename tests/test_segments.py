@@ -13,13 +13,13 @@ from sklearn.metrics import adjusted_rand_score
 from conftest import SyntheticRun
 from finintel.errors import ConfigError
 from finintel.models.frame import FeatureFrame
-from finintel.models.segment_config import SegmentSettings
 from finintel.models.segments import (
     DEFAULT_FEATURES,
     FILE_NAME,
     Segmenter,
     segmentation_columns,
 )
+from finintel.settings.segments import SegmentSettings
 
 SEED = 42
 EXPECTED_NAMES = {

@@ -16,9 +16,9 @@ import pytest
 
 from finintel.config import load_config
 from finintel.models.frame import FeatureFrame, load_frame
-from finintel.models.segment_config import SegmentSettings
 from finintel.models.segments import Segmenter, segmentation_columns
 from finintel.pipeline import run_features
+from finintel.settings.segments import SegmentSettings
 
 pytestmark = pytest.mark.realdata
 

@@ -11,8 +11,8 @@ from sklearn.metrics import average_precision_score
 
 from conftest import SyntheticRun
 from finintel.models import transaction_alerts
-from finintel.models.anomaly_config import TransactionAlertSettings
 from finintel.models.transaction_alerts import STATE_FILE, TransactionAlerter
+from finintel.settings.anomaly import TransactionAlertSettings
 
 # Bars chosen from synthetic seeds 11-13 (PR-AUC 0.64-0.67, recall among the alerts at the
 # default 0.5% rate: large amounts 0.79-0.84, bursts in a new channel 0.66-0.71); planted

@@ -27,7 +27,7 @@ from finintel import __version__
 from finintel.config import FinintelConfig, config_for_files, load_config
 from finintel.errors import ConfigError, FinintelError, InputFileError, OptionalDependencyError
 from finintel.pipeline import ModelRun, run_all, run_features, run_score, run_validation
-from finintel.readers import first_line
+from finintel.sql import first_line
 from finintel.validate import ValidationResult
 
 app = typer.Typer(

@@ -22,13 +22,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from finintel.errors import ConfigError
-from finintel.models.anomaly_config import AnomalySettings
-from finintel.models.risk_config import RiskSettings
-from finintel.models.segment_config import SegmentSettings
 from finintel.schema import TABLES, code_key
+from finintel.settings._strict import Strict
+from finintel.settings.anomaly import AnomalySettings
+from finintel.settings.risk import RiskSettings
+from finintel.settings.segments import SegmentSettings
 
 DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "-")
 DEFAULT_PLACEHOLDER_DATES = ("1900-01-01", "1899-12-31", "1800-01-01", "9999-12-31")
@@ -36,11 +37,7 @@ DEFAULT_PLACEHOLDER_DATES = ("1900-01-01", "1899-12-31", "1800-01-01", "9999-12-
 FileFormat = Literal["auto", "csv", "parquet", "json", "whitespace"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnSpec(_Strict):
+class ColumnSpec(Strict):
     """Where one canonical column comes from and how its raw text is parsed.
 
     Exactly one of `source` (a column of the source, or `join_name.column`), `expr` (a SQL
@@ -71,7 +68,7 @@ def _column_spec(value: Any) -> Any:
     return {"source": value} if isinstance(value, str) else value
 
 
-class SourceSpec(_Strict):
+class SourceSpec(Strict):
     """How to read one file."""
 
     path: str
@@ -82,7 +79,7 @@ class SourceSpec(_Strict):
     encoding: str = "utf-8"
 
 
-class JoinSpec(_Strict):
+class JoinSpec(Strict):
     """A many-to-one lookup joined onto every row of a table (e.g. account -> client).
 
     `on` maps a column of the base source to a column of the joined one. The joined rows must
@@ -107,7 +104,7 @@ class JoinSpec(_Strict):
         return self
 
 
-class TableSpec(_Strict):
+class TableSpec(Strict):
     """Where one canonical table's rows come from and how its columns are mapped."""
 
     path: str | None = None
@@ -152,7 +149,7 @@ class TableSpec(_Strict):
         )
 
 
-class ValidationSettings(_Strict):
+class ValidationSettings(Strict):
     """Knobs of the validation rules."""
 
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
@@ -164,7 +161,7 @@ class ValidationSettings(_Strict):
     max_reject_share: float = Field(default=0.5, gt=0, le=1)
 
 
-class FeatureSettings(_Strict):
+class FeatureSettings(Strict):
     """Knobs of the customer feature table."""
 
     as_of: date | None = None  # default: the date of the last clean transaction
@@ -174,7 +171,7 @@ class FeatureSettings(_Strict):
     max_mix_levels: int = Field(default=8, ge=1, le=50)
 
 
-class FinintelConfig(_Strict):
+class FinintelConfig(Strict):
     """The whole configuration file."""
 
     name: str = "finintel"

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from finintel.errors import OptionalDependencyError
-from finintel.readers import quote_literal
+from finintel.sql import quote_literal
 
 
 def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:

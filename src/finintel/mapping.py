@@ -23,16 +23,9 @@ import duckdb
 
 from finintel.config import ColumnSpec, FinintelConfig, JoinSpec, SourceSpec, TableSpec
 from finintel.errors import ConfigError, InputFileError
-from finintel.readers import (
-    MalformedRecord,
-    RawSource,
-    connect,
-    first_line,
-    quote_ident,
-    quote_literal,
-    read_source,
-)
+from finintel.readers import MalformedRecord, RawSource, read_source
 from finintel.schema import TABLES
+from finintel.sql import connect, first_line, quote_ident, quote_literal
 
 
 @dataclass

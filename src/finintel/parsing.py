@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from finintel.config import ColumnSpec, ValidationSettings
-from finintel.readers import quote_literal
 from finintel.schema import CREDIT, DEBIT, Column, Kind
+from finintel.sql import quote_literal
 
 DEBIT_WORDS = ("debit", "dr", "d", "withdrawal", "out", "outflow", "expense", "purchase", "-")
 CREDIT_WORDS = ("credit", "cr", "c", "deposit", "in", "inflow", "income", "+")

@@ -40,9 +40,10 @@ from finintel.errors import FinintelError
 from finintel.features import FeaturePlan, build_features, feature_columns, plan_features
 from finintel.features.catalog import CATALOG, MIX_FEATURES
 from finintel.models.frame import FeatureFrame, load_frame
-from finintel.readers import connect, resolve
+from finintel.readers import resolve
 from finintel.results import segment_rows, write_results
 from finintel.scoring import FittedModels, ScoredCustomers, apply_models, fit_models, labels_for
+from finintel.sql import connect
 from finintel.validate import NULLED, REJECTS, TABLE_ORDER, ValidationResult, validate
 from finintel.writers import write_json, write_query
 

@@ -8,6 +8,7 @@ rejected row can be found again. CSV lines with the wrong number of fields are r
 empty, binary, badly encoded, undetectable dialect) raise `InputFileError` naming the file.
 
 Example:
+    >>> from finintel.sql import connect
     >>> con = connect()
     >>> spec = SourceSpec(path="customers.csv")
     >>> src = read_source(con, spec, Path("."), "raw_c")  # doctest: +SKIP
@@ -24,6 +25,7 @@ import duckdb
 
 from finintel.config import SourceSpec
 from finintel.errors import InputFileError
+from finintel.sql import first_line, quote_ident, quote_literal
 
 SNIFF_BYTES = 64 * 1024
 NATIVE_ENCODINGS = ("utf-8", "utf-16", "latin-1")
@@ -59,38 +61,6 @@ class RawSource:
     def rows_in(self) -> int:
         """Records in the file: the ones read plus the malformed ones."""
         return self.n_rows + len(self.malformed)
-
-
-def connect(
-    threads: int | None = None, memory_limit: str | None = None
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory engine connection with insertion order preserved.
-
-    The engine's own progress bar is off: the command line shows its own progress, and `-q`
-    must mean silence.
-
-    Example:
-        >>> connect().sql("select 1").fetchone()
-        (1,)
-    """
-    con = duckdb.connect(":memory:")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
-    return con
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for SQL: `quote_ident('a"b')` gives `"a""b"`."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    """Quote a string literal for SQL: `quote_literal("it's")` gives `'it''s'`."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def detect_format(spec: SourceSpec) -> str:
@@ -312,11 +282,3 @@ def _describe(
             "the delimiter or quote character is probably wrong",
         )
     return RawSource(str(path), relation, columns, n_rows, malformed)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an engine error, without its category prefix."""
-    text = str(exc).strip()
-    for prefix in ("Invalid Input Error: ", "IO Error: ", "Binder Error: ", "Conversion Error: "):
-        text = text.removeprefix(prefix)
-    return text.splitlines()[0] if text else type(exc).__name__

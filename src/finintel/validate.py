@@ -40,8 +40,8 @@ from finintel.config import ColumnSpec, FinintelConfig, ValidationSettings
 from finintel.errors import ConfigError, InputFileError
 from finintel.mapping import MappedTable, SourceCache, map_table
 from finintel.parsing import ColumnParser, column_parser
-from finintel.readers import connect, first_line, quote_ident, quote_literal
 from finintel.schema import CUSTOMER_CHILD_TABLES, TABLES, Column, Kind, Table
+from finintel.sql import connect, first_line, quote_ident, quote_literal
 
 REJECTS = "rejects"
 NULLED = "nulled_values"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from finintel.readers import quote_literal
+from finintel.sql import quote_literal
 
 
 def _file_mode() -> int:

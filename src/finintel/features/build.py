@@ -26,7 +26,7 @@ import duckdb
 
 from finintel.config import FeatureSettings
 from finintel.features.catalog import FEATURES, MIX_FEATURES, Feature
-from finintel.readers import quote_ident, quote_literal
+from finintel.sql import quote_ident, quote_literal
 
 PROFILE_COLUMNS = (
     "annual_income",

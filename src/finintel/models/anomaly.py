@@ -15,7 +15,7 @@ measurement on synthetic banks; see docs/anomalies.md). The combined value is
 customer gets plain-words `anomaly_reasons` naming the features furthest from typical.
 
 Example:
-    >>> from finintel.models.anomaly_config import AnomalySettings
+    >>> from finintel.settings.anomaly import AnomalySettings
     >>> detector = CustomerAnomalyDetector(AnomalySettings(), seed=7)  # doctest: +SKIP
     >>> result = detector.fit(frame).score(frame)  # doctest: +SKIP
     >>> result.anomaly_reasons[result.is_anomaly][0]  # doctest: +SKIP
@@ -34,7 +34,6 @@ import numpy.typing as npt
 import skops.io as sio
 
 from finintel.features.catalog import CATALOG
-from finintel.models.anomaly_config import AnomalySettings, alert_count
 from finintel.models.detectors import (
     Detector,
     ECODDetector,
@@ -52,6 +51,7 @@ from finintel.models.explain import (
 )
 from finintel.models.frame import FeatureFrame
 from finintel.models.transform import PercentileReference, RobustTransform
+from finintel.settings.anomaly import AnomalySettings, alert_count
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -15,7 +15,7 @@ sits in the middle of them, so "0 overdraft days" is never called riskier than m
 Example:
     >>> import numpy as np
     >>> from finintel.models.frame import FeatureFrame
-    >>> from finintel.models.risk_config import RiskSettings
+    >>> from finintel.settings.risk import RiskSettings
     >>> frame = FeatureFrame(np.array(["A", "B", "C"], dtype=object),
     ...     ("debt_to_income", "overdraft_days"), np.array([[0.1, 0], [0.5, 2], [2.0, 9]]))
     >>> model = CompositeRisk(RiskSettings(), seed=0).fit(frame)
@@ -49,8 +49,8 @@ from finintel.models.risk import (
     require_columns,
     score_summary,
 )
-from finintel.models.risk_config import RiskFactorSpec, RiskSettings
 from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
+from finintel.settings.risk import RiskFactorSpec, RiskSettings
 
 NO_FACTOR = "no risk factor has a value for this customer"
 NEUTRAL = 50.0  # the composite of a customer with no factor value: the median customer

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 
-from finintel.readers import quote_ident
+from finintel.sql import quote_ident
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -15,7 +15,7 @@ segment that matches no free rule gets a name from its two strongest deviations 
 income, low transactions"); a repeated name gets the segment id appended.
 
 Example:
-    >>> from finintel.models.segment_config import SegmentSettings
+    >>> from finintel.settings.segments import SegmentSettings
     >>> z = [{"tx_count": -2.0, "annual_income": 1.5}, {"tx_count": 1.2, "annual_income": 0.1}]
     >>> [p.name for p in name_segments(z, SegmentSettings())]
     ['Wealthy inactives', 'Most active']
@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from finintel.models.explain import feature_label, feature_unit, format_value
-from finintel.models.segment_config import Level, PersonaRule, SegmentSettings
+from finintel.settings.segments import Level, PersonaRule, SegmentSettings
 
 # Concept -> the feature columns that measure it (any present ones are averaged).
 CONCEPTS: dict[str, tuple[str, ...]] = {

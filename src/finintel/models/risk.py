@@ -16,7 +16,7 @@ there are (`finintel.models.scorecard`). Both give the same outputs for every cu
 Example:
     >>> import numpy as np
     >>> from finintel.models.frame import FeatureFrame
-    >>> from finintel.models.risk_config import RiskSettings
+    >>> from finintel.settings.risk import RiskSettings
     >>> rng = np.random.default_rng(0)
     >>> frame = FeatureFrame(np.arange(200).astype(str).astype(object), ("debt_to_income",),
     ...                      rng.gamma(2.0, 0.3, (200, 1)))
@@ -49,7 +49,7 @@ from finintel.models.explain import (
     value_label,
 )
 from finintel.models.frame import FeatureFrame
-from finintel.models.risk_config import RiskBand, RiskSettings
+from finintel.settings.risk import RiskBand, RiskSettings
 
 FloatArray = npt.NDArray[np.float64]
 StrArray = npt.NDArray[np.str_]

@@ -34,7 +34,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from finintel.models.frame import FeatureFrame
-from finintel.models.risk_config import RiskFactorSpec
+from finintel.settings.risk import RiskFactorSpec
 
 FloatArray = npt.NDArray[np.float64]
 

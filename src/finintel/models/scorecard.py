@@ -26,7 +26,7 @@ in-sample ROC-AUC of `leakage_auc` (0.999) or more, the label is a function of t
 not an observed outcome.
 
 Example:
-    >>> from finintel.models.risk_config import RiskSettings
+    >>> from finintel.settings.risk import RiskSettings
     >>> model = ScorecardRisk(RiskSettings(), seed=0)  # .fit(frame, labels)  # doctest: +SKIP
 """
 
@@ -61,8 +61,8 @@ from finintel.models.risk import (
     require_columns,
     score_summary,
 )
-from finintel.models.risk_config import RiskFactorSpec, RiskSettings
 from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
+from finintel.settings.risk import RiskFactorSpec, RiskSettings
 
 SCORECARD_FILE = "risk_scorecard.csv"
 # Points scaling of the scorecard table: 600 points at odds 50:1 (good:bad), 20 points double

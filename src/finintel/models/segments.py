@@ -39,8 +39,8 @@ from finintel.errors import ConfigError
 from finintel.models.explain import feature_units
 from finintel.models.frame import FeatureFrame
 from finintel.models.personas import name_segments
-from finintel.models.segment_config import SegmentSettings
 from finintel.models.transform import RobustTransform
+from finintel.settings.segments import SegmentSettings
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -42,8 +42,8 @@ from typing import Any, Self
 
 import duckdb
 
-from finintel.models.anomaly_config import TransactionAlertSettings, alert_count
-from finintel.readers import quote_ident
+from finintel.settings.anomaly import TransactionAlertSettings, alert_count
+from finintel.sql import quote_ident
 
 STATE_FILE = "transaction_alerts.json"
 FORMAT_VERSION = 1

@@ -50,8 +50,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from finintel.models.explain import feature_label
-from finintel.readers import quote_literal
 from finintel.report.summary import PLOT_NAMES, PLOTS_DIR, SCORED_FILE, model_dir_of
+from finintel.sql import quote_literal
 from finintel.writers import atomic_path
 
 FloatArray = npt.NDArray[np.float64]

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 
 from finintel import __version__
-from finintel.readers import quote_literal
+from finintel.sql import quote_literal
 from finintel.writers import atomic_path
 
 SUMMARY_FILE = "summary.json"

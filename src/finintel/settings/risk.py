@@ -14,14 +14,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from finintel.settings._strict import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RiskFactorSpec(_Strict):
+class RiskFactorSpec(Strict):
     """One declared risk factor: a SQL expression over feature columns, its direction, weight.
 
     `requires` lists columns that must exist besides those the expression reads (they tell what
@@ -38,7 +36,7 @@ class RiskFactorSpec(_Strict):
     excluded_by: list[str] = Field(default_factory=list)
 
 
-class RiskBand(_Strict):
+class RiskBand(Strict):
     """A band starts at `min_score` (inclusive) and carries a recommended action."""
 
     name: str
@@ -54,7 +52,7 @@ DEFAULT_BANDS = (
 )
 
 
-class RiskSettings(_Strict):
+class RiskSettings(Strict):
     """How the risk score is built. `mode = "auto"` is supervised exactly when labels exist.
 
     - `factors`: the declared risk factors; None uses the built-in library

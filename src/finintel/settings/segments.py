@@ -17,16 +17,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from finintel.settings._strict import Strict
 
 Level = Literal["high", "low", "average"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PersonaRule(_Strict):
+class PersonaRule(Strict):
     """A named persona: a segment matches when its centroid meets every condition.
 
     A condition names a feature column or a concept (see `CONCEPTS` in `models/personas.py`,
@@ -42,7 +40,7 @@ class PersonaRule(_Strict):
     conditions: dict[str, Level] = Field(min_length=1)
 
 
-class PlaybookEntry(_Strict):
+class PlaybookEntry(Strict):
     """An action recommended for any segment whose feature or concept is at `level`."""
 
     concept: str
@@ -141,7 +139,7 @@ DEFAULT_PLAYBOOK: tuple[PlaybookEntry, ...] = (
 )
 
 
-class SegmentSettings(_Strict):
+class SegmentSettings(Strict):
     """`k` fixes the number of segments; otherwise it is chosen in [k_min, k_max] by evidence."""
 
     features: list[str] | None = None  # None: the documented behavioural default set

@@ -15,14 +15,12 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from finintel.settings._strict import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TransactionAlertSettings(_Strict):
+class TransactionAlertSettings(Strict):
     """How transactions are compared with their customer's history and segment.
 
     `alert_budget` (a number of transactions) wins over `expected_rate` when both are given.
@@ -44,7 +42,7 @@ class TransactionAlertSettings(_Strict):
     weight_burst: float = Field(default=1.0, ge=0)
 
 
-class AnomalySettings(_Strict):
+class AnomalySettings(Strict):
     """`alert_budget` (a number of customers) wins over `expected_rate` when both are given."""
 
     features: list[str] | None = None  # None: the sustained-behaviour set (docs/anomalies.md)
