@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from finintel.bundle import MANIFEST, BundleError, load_bundle, save_bundle
+from finintel.bundle import MANIFEST, load_bundle, save_bundle
+from finintel.errors import BundleError
 
 PARTS = {
     "risk": {"risk.json": b'{"mode": "unsupervised"}'},

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from finintel.config import FinintelConfig, config_for_files
+from finintel.errors import RunDirError
 from finintel.pipeline import run_all
 from finintel.report import build_report, load_summary, summarize, write_summary
 from finintel.report.html import render_report
@@ -295,7 +296,7 @@ def test_load_summary_builds_it_when_missing(full_run: Run, tmp_path: Path) -> N
 
 
 def test_summarize_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"customers_scored\.parquet is missing"):
+    with pytest.raises(RunDirError, match=r"customers_scored\.parquet is missing"):
         summarize(tmp_path)
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from finintel import __version__
-from finintel.errors import FinintelError
+from finintel.errors import BundleError
 
 BUNDLE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -48,13 +48,6 @@ MANIFEST = "manifest.json"
 # in the bundle, and a different version may read or compute them differently.
 PINNED_LIBRARIES = ("scikit-learn", "numpy")
 RECORDED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops", "optbinning", "duckdb")
-
-
-class BundleError(FinintelError):
-    """A model bundle cannot be used: missing, changed, incomplete or from another version."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"model bundle {path}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from finintel import __version__
 from finintel.config import FinintelConfig, config_for_files, load_config
-from finintel.errors import ConfigError, FinintelError, InputFileError, OptionalDependencyError
+from finintel.errors import ConfigError, FinintelError, OptionalDependencyError
 from finintel.pipeline import ModelRun, run_all, run_features, run_score, run_validation
 from finintel.sql import first_line
 from finintel.validate import ValidationResult
@@ -460,13 +460,9 @@ def report(
         except ImportError as exc:
             raise OptionalDependencyError(exc.name or "matplotlib", "report") from None
         from finintel.report import build_report
-        from finintel.report.summary import RunDirError
 
         with _steps(quiet) as step:
-            try:
-                path = build_report(run_dir, step)
-            except RunDirError as exc:
-                raise InputFileError(run_dir, str(exc)) from None
+            path = build_report(run_dir, step)
         if not quiet:
             console.print(f"Report: {path}")
 

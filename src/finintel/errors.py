@@ -8,6 +8,11 @@ command line prints its message as one paragraph and exits with `exit_code`, nev
   delimiter or lacks a required column (exit 2). The message names the file.
 - `DataError`: the data is readable but cannot support a step (e.g. too few customers to fit
   models) (exit 2).
+- `NotFittedError`: a model was asked for output before it was fitted (exit 2).
+- `BundleError`: a model bundle is missing, changed, incomplete or from another version (exit 2).
+- `RunDirError`: a directory given as a run is not a finished run (exit 2).
+- `PlotUnavailableError`: the data cannot support one plot; the report leaves it out.
+- `DashboardStartError`: the dashboard server ended or did not answer in time (exit 2).
 - `OptionalDependencyError`: a feature needs an optional extra that is not installed (exit 3).
 
 Example:
@@ -17,6 +22,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class FinintelError(Exception):
@@ -52,3 +59,26 @@ class OptionalDependencyError(FinintelError):
             f"this needs the optional package {package!r}: install it with "
             f"pip install 'finintel[{extra}]'"
         )
+
+
+class NotFittedError(FinintelError):
+    """A model was asked for output before `fit` (or loading) gave it its fitted state."""
+
+
+class BundleError(FinintelError):
+    """A model bundle cannot be used: missing, changed, incomplete or from another version."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"model bundle {path}: {problem}")
+
+
+class RunDirError(FinintelError):
+    """The directory is not a finished run (a required file is missing)."""
+
+
+class PlotUnavailableError(FinintelError):
+    """The data cannot support a plot; the message says why."""
+
+
+class DashboardStartError(FinintelError):
+    """The dashboard server ended or did not answer before it was ready."""

@@ -30,13 +30,12 @@ from finintel import __version__
 from finintel.bundle import (
     MANIFEST,
     Bundle,
-    BundleError,
     library_versions,
     load_bundle,
     save_bundle,
 )
 from finintel.config import FinintelConfig
-from finintel.errors import FinintelError
+from finintel.errors import BundleError, FinintelError
 from finintel.features import FeaturePlan, build_features, feature_columns, plan_features
 from finintel.features.catalog import CATALOG, MIX_FEATURES
 from finintel.models.frame import FeatureFrame, load_frame

@@ -11,7 +11,6 @@ Example:
 
 from finintel.dashboard.launch import (
     APP_SCRIPT,
-    DashboardStartError,
     dashboard_command,
     launch,
     serve,
@@ -19,6 +18,7 @@ from finintel.dashboard.launch import (
     wait_until_ready,
 )
 from finintel.dashboard.runs import RUN_DIR_ENV, check_run_dir, run_dir_from
+from finintel.errors import DashboardStartError
 
 __all__ = [
     "APP_SCRIPT",

@@ -26,15 +26,11 @@ from pathlib import Path
 from typing import IO
 
 from finintel.dashboard.runs import RUN_DIR_ARG, RUN_DIR_ENV, check_run_dir
-from finintel.errors import FinintelError, OptionalDependencyError
+from finintel.errors import DashboardStartError, OptionalDependencyError
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
 DEFAULT_PORT = 8501
 HEALTH_PATH = "/_stcore/health"
-
-
-class DashboardStartError(FinintelError):
-    """The dashboard server ended or did not answer before it was ready."""
 
 
 def dashboard_command(

@@ -49,6 +49,7 @@ from matplotlib.colors import TwoSlopeNorm, to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from finintel.errors import BundleError, PlotUnavailableError
 from finintel.models.explain import feature_label
 from finintel.report.summary import PLOT_NAMES, PLOTS_DIR, SCORED_FILE, model_dir_of
 from finintel.sql import quote_literal
@@ -67,10 +68,6 @@ GRID = "#d9dee3"
 MUTED = "#7b8794"
 ACCENT = "#c0392b"
 SCORE_BINS: list[float] = [2.0 * i for i in range(51)]  # 0-100 in 2-point bins
-
-
-class PlotUnavailableError(Exception):
-    """The data cannot support a plot; the message says why."""
 
 
 def segment_colors(segment_ids: Sequence[int]) -> dict[int, str]:
@@ -263,7 +260,7 @@ def _k_selection(data: _PlotData) -> Figure:
 def _segments_pca(data: _PlotData) -> Figure:
     from sklearn.decomposition import PCA
 
-    from finintel.bundle import BundleError, load_bundle
+    from finintel.bundle import load_bundle
     from finintel.models.segments import Segmenter
 
     model_dir = model_dir_of(data.run_dir)

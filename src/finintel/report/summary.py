@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 
 from finintel import __version__
+from finintel.errors import RunDirError
 from finintel.sql import quote_literal
 from finintel.writers import atomic_path
 
@@ -57,10 +58,6 @@ PLOT_NAMES: tuple[str, ...] = (
     "data_quality_files",
     "data_quality_rules",
 )
-
-
-class RunDirError(ValueError):
-    """The directory is not a finished run (a required file is missing)."""
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:
