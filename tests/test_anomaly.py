@@ -9,12 +9,12 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from conftest import SyntheticRun
+from finintel.errors import ConfigError, DataError
 from finintel.models.anomaly import (
-    FOREST_FILE,
-    STATE_FILE,
     CustomerAnomalyDetector,
     default_features,
 )
+from finintel.models.base import STATE_FILE
 from finintel.models.detectors import ECODDetector, EmpiricalCDF
 from finintel.models.explain import feature_label
 from finintel.models.frame import FeatureFrame
@@ -37,7 +37,7 @@ def fitted(synthetic: SyntheticRun) -> CustomerAnomalyDetector:
 def test_planted_anomalies_rank_high(
     synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
 ) -> None:
-    result = fitted.score(synthetic.frame)
+    result = fitted.predict(synthetic.frame)
     y = synthetic.is_anomalous
     assert y.sum() == 51
     pr = average_precision_score(y, result.anomaly_score)
@@ -55,12 +55,12 @@ def test_expected_rate_sets_threshold_and_budget_wins(synthetic: SyntheticRun) -
     frame = synthetic.frame
     default = CustomerAnomalyDetector(AnomalySettings(), seed=3).fit(frame)
     assert default.metrics_["flagged"] == 60  # 1% of 6,000, never a silent 10%
-    assert default.score(frame).is_anomaly.sum() == 60
+    assert default.predict(frame).is_anomaly.sum() == 60
     budget = CustomerAnomalyDetector(
         AnomalySettings(expected_rate=0.2, alert_budget=25), seed=3
     ).fit(frame)
     assert budget.metrics_["threshold"]["source"] == "alert_budget"
-    assert budget.score(frame).is_anomaly.sum() == 25
+    assert budget.predict(frame).is_anomaly.sum() == 25
 
 
 def test_threshold_is_reused_on_new_data(
@@ -68,8 +68,8 @@ def test_threshold_is_reused_on_new_data(
 ) -> None:
     frame = synthetic.frame
     subset = frame.rows(np.arange(0, len(frame), 7))
-    full = fitted.score(frame)
-    part = fitted.score(subset)
+    full = fitted.predict(frame)
+    part = fitted.predict(subset)
     # scoring a batch never refits: each customer's score is the same alone or with others
     np.testing.assert_array_equal(part.anomaly_score, full.anomaly_score[::7])
     np.testing.assert_array_equal(part.is_anomaly, full.is_anomaly[::7])
@@ -78,7 +78,7 @@ def test_threshold_is_reused_on_new_data(
 def test_reasons_name_features_in_plain_words(
     synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
 ) -> None:
-    result = fitted.score(synthetic.frame)
+    result = fitted.predict(synthetic.frame)
     flagged = result.anomaly_reasons[result.is_anomaly]
     assert all(r for r in flagged)
     assert all(r == "" for r in result.anomaly_reasons[~result.is_anomaly])
@@ -128,7 +128,7 @@ def test_default_features_are_sustained_behaviour() -> None:
 
 
 def test_unknown_or_constant_features(synthetic: SyntheticRun) -> None:
-    with pytest.raises(KeyError, match="nope"):
+    with pytest.raises(ConfigError, match="nope"):
         CustomerAnomalyDetector(AnomalySettings(features=["nope"])).fit(synthetic.frame)
     frame = synthetic.frame.select(["tx_count", "night_share"])
     frame = frame.with_columns(["flat"], np.ones(len(frame)))
@@ -143,12 +143,12 @@ def test_deterministic_and_exact_round_trip(
     synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
 ) -> None:
     frame = synthetic.frame
-    again = CustomerAnomalyDetector(AnomalySettings(), seed=3).fit(frame).score(frame)
-    first = fitted.score(frame)
+    again = CustomerAnomalyDetector(AnomalySettings(), seed=3).fit(frame).predict(frame)
+    first = fitted.predict(frame)
     np.testing.assert_array_equal(again.anomaly_score, first.anomaly_score)
     files = fitted.to_files()
-    assert set(files) == {STATE_FILE, FOREST_FILE}
-    loaded = CustomerAnomalyDetector.from_files(files).score(frame)
+    assert set(files) == {STATE_FILE, "isolation_forest.skops"}
+    loaded = CustomerAnomalyDetector.from_files(files).predict(frame)
     np.testing.assert_array_equal(loaded.anomaly_score, first.anomaly_score)
     np.testing.assert_array_equal(loaded.is_anomaly, first.is_anomaly)
     assert list(loaded.anomaly_reasons) == list(first.anomaly_reasons)
@@ -175,5 +175,5 @@ def test_ecod_scores_from_training_data_only() -> None:
 
 def test_too_few_customers() -> None:
     frame = FeatureFrame(np.array(["A", "B"], dtype=object), ("tx_count",), np.ones((2, 1)))
-    with pytest.raises(ValueError, match="at least 10"):
+    with pytest.raises(DataError, match="at least 10"):
         CustomerAnomalyDetector().fit(frame)

@@ -10,18 +10,12 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from conftest import SyntheticRun
-from finintel.errors import ConfigError
+from finintel.errors import ConfigError, DataError
+from finintel.models.base import STATE_FILE
 from finintel.models.composite import CompositeRisk
 from finintel.models.frame import FeatureFrame
-from finintel.models.risk import (
-    MODEL_FILE,
-    PercentScale,
-    RiskScores,
-    assign_bands,
-    fit_risk,
-    load_risk,
-    reason_strings,
-)
+from finintel.models.risk import fit_risk, load_risk
+from finintel.models.risk_base import PercentScale, RiskScores, assign_bands, reason_strings
 from finintel.models.risk_factors import BUILTIN_FACTORS, evaluate_factors
 from finintel.settings.risk import RiskBand, RiskFactorSpec, RiskSettings
 
@@ -52,7 +46,7 @@ def assert_same(a: RiskScores, b: RiskScores) -> None:
 def fixture_model(synthetic: SyntheticRun) -> tuple[CompositeRisk, RiskScores]:
     model = fit_risk(synthetic.frame, None, RiskSettings(), seed=7)
     assert isinstance(model, CompositeRisk)
-    return model, model.score(synthetic.frame)
+    return model, model.predict(synthetic.frame)
 
 
 def test_unsupervised_score_ranks_defaults(
@@ -136,13 +130,13 @@ def test_unsupervised_is_deterministic_and_round_trips_exactly(
 ) -> None:
     model, scores = fixture_model
     again = fit_risk(synthetic.frame, None, RiskSettings(), seed=7)
-    assert_same(scores, again.score(synthetic.frame))
+    assert_same(scores, again.predict(synthetic.frame))
     files = model.to_files()
-    assert list(files) == [MODEL_FILE]
+    assert list(files) == [STATE_FILE]
     assert files == again.to_files()
     loaded = load_risk(files)
     assert loaded.mode == "unsupervised"
-    assert_same(scores, loaded.score(synthetic.frame))
+    assert_same(scores, loaded.predict(synthetic.frame))
     assert loaded.metrics_ == json.loads(json.dumps(model.metrics_))
 
 
@@ -151,7 +145,7 @@ def test_scoring_a_subset_uses_fit_time_statistics(
 ) -> None:
     model, scores = fixture_model
     rows = np.arange(0, len(synthetic.frame), 37)
-    part = model.score(synthetic.frame.rows(rows))
+    part = model.predict(synthetic.frame.rows(rows))
     assert np.array_equal(part.risk_score, scores.risk_score[rows])
     assert part.risk_reasons.tolist() == scores.risk_reasons[rows].tolist()
 
@@ -161,8 +155,8 @@ def test_scoring_refuses_a_frame_without_the_model_columns(
 ) -> None:
     model, _ = fixture_model
     without = [c for c in synthetic.frame.columns if c != "overdraft_days"]
-    with pytest.raises(ValueError, match=r"\['overdraft_days'\]"):
-        model.score(synthetic.frame.select(without))
+    with pytest.raises(DataError, match=r"\['overdraft_days'\]"):
+        model.predict(synthetic.frame.select(without))
 
 
 # ------------------------------------------------------------------------- factors
@@ -201,7 +195,7 @@ def test_declared_factors_with_expressions_directions_and_weights() -> None:
         "gone": "the data has no column no_such_column",
     }
     assert [f["weight_share"] for f in model.metrics_["factors"]] == [0.75, 0.25]
-    scores = model.score(frame)
+    scores = model.predict(frame)
     # dti carries 3/4 of the weight: its rank correlation with the score dominates
     dti_corr = np.corrcoef(
         np.argsort(np.argsort(frame.column("debt_to_income"))),
@@ -215,9 +209,9 @@ def test_factor_expressions_cannot_reach_files() -> None:
     bad = RiskFactorSpec(
         name="peek", label="x", sql="(SELECT count(*) FROM read_csv('/etc/passwd'))"
     )
-    with pytest.raises(ValueError, match="peek"):
+    with pytest.raises(ConfigError, match="peek"):
         evaluate_factors(frame, [bad])
-    with pytest.raises(ValueError, match="must not contain ';'"):
+    with pytest.raises(ConfigError, match="must not contain ';'"):
         evaluate_factors(frame, [RiskFactorSpec(name="two", label="x", sql="1; SELECT 2")])
 
 
@@ -259,7 +253,7 @@ def test_categorical_codes_are_never_ordered_factors() -> None:
 
 def test_no_usable_factor_is_a_clear_error() -> None:
     frame = FeatureFrame(np.array(["A", "B"], dtype=object), ("age",), np.array([[30.0], [40.0]]))
-    with pytest.raises(ValueError, match="no risk factor can be computed"):
+    with pytest.raises(DataError, match="no risk factor can be computed"):
         CompositeRisk(RiskSettings(), seed=0).fit(frame)
 
 
@@ -328,8 +322,8 @@ def test_coded_columns_are_worded_with_the_source_words_and_kept_in_the_model() 
     words = {"savings_code": {"1": "some savings", "3": "no savings / unknown"}, "other": {}}
     model = CompositeRisk(RiskSettings(factors=factors), seed=0).fit(frame, words)
     assert model.value_labels_ == {"savings_code": words["savings_code"]}  # only what it reads
-    reasons = model.score(frame).risk_reasons.tolist()
+    reasons = model.predict(frame).risk_reasons.tolist()
     assert any("savings 'no savings / unknown', above" in r for r in reasons)
     assert not any("savings 3" in r or "savings 1" in r for r in reasons)
     loaded = load_risk(model.to_files())
-    assert loaded.score(frame).risk_reasons.tolist() == reasons
+    assert loaded.predict(frame).risk_reasons.tolist() == reasons

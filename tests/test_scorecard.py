@@ -14,9 +14,11 @@ from pandas.errors import Pandas4Warning
 from pydantic import ValidationError
 
 from conftest import SyntheticRun
-from finintel.errors import ConfigError
+from finintel.errors import ConfigError, DataError
+from finintel.models.base import STATE_FILE
 from finintel.models.frame import FeatureFrame
-from finintel.models.risk import MODEL_FILE, RiskScores, fit_risk, load_risk
+from finintel.models.risk import fit_risk, load_risk
+from finintel.models.risk_base import RiskScores
 from finintel.models.scorecard import SCORECARD_FILE, ScorecardRisk, _bin, cv_repeats
 from finintel.settings.risk import RiskSettings
 
@@ -50,7 +52,7 @@ def labels(synthetic: SyntheticRun) -> np.ndarray:
 def fitted(frame: FeatureFrame, labels: np.ndarray) -> tuple[ScorecardRisk, RiskScores]:
     model = fit_risk(frame, labels, RiskSettings(), seed=11)
     assert isinstance(model, ScorecardRisk)
-    return model, model.score(frame)
+    return model, model.predict(frame)
 
 
 def assert_same(a: RiskScores, b: RiskScores) -> None:
@@ -106,13 +108,13 @@ def test_score_is_the_pd_percentile_and_bands_follow(
 def test_scorecard_table_and_files(fitted: tuple[ScorecardRisk, RiskScores]) -> None:
     model, _ = fitted
     files = model.to_files()
-    assert sorted(files) == [MODEL_FILE, SCORECARD_FILE]
+    assert sorted(files) == sorted([STATE_FILE, SCORECARD_FILE])
     table = files[SCORECARD_FILE].decode().splitlines()
     assert table[0] == "variable,label,bin,woe,coefficient,iv,points"
     assert len(table) - 1 == len(model.metrics_["scorecard"])
-    state = json.loads(files[MODEL_FILE])
+    state = json.loads(files[STATE_FILE])
     assert {"bins", "coefficients", "intercept", "calibration"} <= set(state)
-    assert b"optbinning" not in files[MODEL_FILE]
+    assert b"optbinning" not in files[STATE_FILE]
 
 
 def test_round_trip_and_determinism(
@@ -121,11 +123,11 @@ def test_round_trip_and_determinism(
     model, scores = fitted
     loaded = load_risk(model.to_files())
     assert loaded.mode == "supervised"
-    assert_same(scores, loaded.score(frame))
+    assert_same(scores, loaded.predict(frame))
     again = fit_risk(frame, labels, RiskSettings(), seed=11)
     assert again.to_files() == model.to_files()
-    with pytest.raises(ValueError, match="annual_income"):
-        loaded.score(frame.select([c for c in COLUMNS if c != "annual_income"]))
+    with pytest.raises(DataError, match="annual_income"):
+        loaded.predict(frame.select([c for c in COLUMNS if c != "annual_income"]))
 
 
 def test_stored_bins_reproduce_optbinning(frame: FeatureFrame, labels: np.ndarray) -> None:
@@ -285,23 +287,23 @@ def test_categorical_table_reasons_and_round_trip(
     files = model.to_files()
     table = list(csv.DictReader(io.StringIO(files[SCORECARD_FILE].decode())))
     assert [r["bin"] for r in table if r["variable"] == "purpose_code"] == [r["bin"] for r in rows]
-    stored = json.loads(files[MODEL_FILE])["bins"][1]
+    stored = json.loads(files[STATE_FILE])["bins"][1]
     assert stored["groups"] == binned.groups and stored["woe_unseen"] == 0.0
 
     # new customers: unseen codes and missing codes are scored from the JSON alone
     fresh = with_codes(frame, np.where(np.arange(len(frame)) % 7 == 0, 42.0, frame.values[:, 1]))
     loaded = load_risk(files)
-    assert_same(model.score(frame), loaded.score(frame))
-    assert_same(model.score(fresh), loaded.score(fresh))
-    scores = model.score(fresh)
+    assert_same(model.predict(frame), loaded.predict(frame))
+    assert_same(model.predict(fresh), loaded.predict(fresh))
+    scores = model.predict(fresh)
     unseen = fresh.column("purpose_code") == 42.0
-    base = model.score(with_codes(frame, np.full(len(frame), 99.0)))
+    base = model.predict(with_codes(frame, np.full(len(frame), 99.0)))
     # an unseen code neither raises nor lowers the score: both unseen codes score the same
     assert np.array_equal(
         scores.probability_of_default[unseen], base.probability_of_default[unseen]
     )
     risky = frame.column("purpose_code") == 2.0
-    reasons = model.score(frame).risk_reasons[risky]
+    reasons = model.predict(frame).risk_reasons[risky]
     rate = next(r for g, r in zip(binned.groups, binned.bad_rates or [], strict=True) if 2.0 in g)
     assert any(f"purpose code 2, a category group with {rate:.0%} defaults" in t for t in reasons)
     assert not any("purpose code 42" in t for t in scores.risk_reasons)

@@ -11,11 +11,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from conftest import SyntheticRun
-from finintel.errors import ConfigError
+from finintel.errors import ConfigError, DataError, ModelStateError
+from finintel.models.base import STATE_FILE
 from finintel.models.frame import FeatureFrame
 from finintel.models.segments import (
     DEFAULT_FEATURES,
-    FILE_NAME,
     Segmenter,
     segmentation_columns,
 )
@@ -123,7 +123,7 @@ def test_k_is_chosen_by_evidence_and_is_five(fitted: Segmenter) -> None:
 def test_segments_recover_the_planted_personas(
     fitted: Segmenter, segment_frame: FeatureFrame, synthetic: SyntheticRun
 ) -> None:
-    assignment = fitted.assign(segment_frame)
+    assignment = fitted.predict(segment_frame)
     ari = adjusted_rand_score(synthetic.persona, assignment.segment_id)
     assert ari >= 0.8, ari
     for persona, name in EXPECTED_NAMES.items():
@@ -138,7 +138,7 @@ def test_segment_profiles_ids_and_names(fitted: Segmenter, segment_frame: Featur
     assert sizes == sorted(sizes, reverse=True) and sum(sizes) == len(segment_frame)
     assert sum(s.share for s in segments) == pytest.approx(1.0)
     assert len({s.name for s in segments}) == 5
-    assignment = fitted.assign(segment_frame)
+    assignment = fitted.predict(segment_frame)
     assert np.bincount(assignment.segment_id)[1:].tolist() == sizes
     loan = next(s for s in segments if s.name == "Loan-heavy")
     assert loan.profile["loan_count"]["value"] >= 1 and loan.profile["loan_count"]["z"] > 1
@@ -156,7 +156,7 @@ def test_same_seed_gives_identical_segments(small: FeatureFrame) -> None:
     settings = SegmentSettings(k_max=6, bootstrap_rounds=4)
     first = Segmenter(settings, seed=7).fit(small)
     second = Segmenter(settings, seed=7).fit(small)
-    a, b = first.assign(small), second.assign(small)
+    a, b = first.predict(small), second.predict(small)
     assert np.array_equal(a.segment_id, b.segment_id)
     assert a.segment_name.tolist() == b.segment_name.tolist()
     assert first.metrics_ == second.metrics_
@@ -165,10 +165,10 @@ def test_same_seed_gives_identical_segments(small: FeatureFrame) -> None:
 
 def test_saved_model_assigns_identically(fitted: Segmenter, segment_frame: FeatureFrame) -> None:
     files = fitted.to_files()
-    assert list(files) == [FILE_NAME]
-    json.loads(files[FILE_NAME])
+    assert list(files) == [STATE_FILE]
+    json.loads(files[STATE_FILE])
     loaded = Segmenter.from_files(files)
-    a, b = fitted.assign(segment_frame), loaded.assign(segment_frame)
+    a, b = fitted.predict(segment_frame), loaded.predict(segment_frame)
     assert a.segment_id.dtype == np.int64
     assert np.array_equal(a.segment_id, b.segment_id)
     assert a.segment_name.tolist() == b.segment_name.tolist()
@@ -179,11 +179,11 @@ def test_saved_model_assigns_identically(fitted: Segmenter, segment_frame: Featu
     # new customers (here: perturbed copies) get the same segments from both
     noisy = segment_frame.values * 1.01
     frame = FeatureFrame(segment_frame.ids, segment_frame.columns, noisy)
-    assert np.array_equal(fitted.assign(frame).segment_id, loaded.assign(frame).segment_id)
+    assert np.array_equal(fitted.predict(frame).segment_id, loaded.predict(frame).segment_id)
 
 
 def test_missing_file_is_refused() -> None:
-    with pytest.raises(ValueError, match=FILE_NAME):
+    with pytest.raises(ModelStateError, match=STATE_FILE):
         Segmenter.from_files({})
 
 
@@ -197,7 +197,7 @@ def test_fixed_k_is_respected_and_its_evidence_reported(small: FeatureFrame) -> 
     assert [row["k"] for row in selection["table"]] == [3]
     assert selection["table"][0]["stability"] is not None
     assert "fixed in the settings" in selection["reason"]
-    assert set(seg.assign(small).segment_id.tolist()) == {1, 2, 3}
+    assert set(seg.predict(small).segment_id.tolist()) == {1, 2, 3}
 
 
 def test_large_data_is_fitted_on_a_sample_and_everyone_assigned(small: FeatureFrame) -> None:
@@ -205,21 +205,21 @@ def test_large_data_is_fitted_on_a_sample_and_everyone_assigned(small: FeatureFr
     seg = Segmenter(settings, seed=3).fit(small)
     assert seg.metrics_["fit_sample"] == 500 and seg.metrics_["evaluation_sample"] == 300
     assert seg.metrics_["customers"] == len(small)
-    assignment = seg.assign(small)
+    assignment = seg.predict(small)
     assert len(assignment.segment_id) == len(small)
     assert sum(s.size for s in seg.segments_) == len(small)
 
 
 def test_wrong_columns_are_refused(fitted: Segmenter, segment_frame: FeatureFrame) -> None:
-    with pytest.raises(ValueError, match=r"missing \['night_share'\]"):
-        fitted.assign(segment_frame.select(list(segment_frame.columns)[:-1]))
+    with pytest.raises(DataError, match=r"missing \['night_share'\]"):
+        fitted.predict(segment_frame.select(list(segment_frame.columns)[:-1]))
     reordered = [*list(segment_frame.columns)[1:], segment_frame.columns[0]]
-    with pytest.raises(ValueError, match="order differs"):
-        fitted.assign(segment_frame.select(reordered))
+    with pytest.raises(DataError, match="order differs"):
+        fitted.predict(segment_frame.select(reordered))
 
 
 def test_too_few_customers_are_refused(small: FeatureFrame) -> None:
-    with pytest.raises(ValueError, match="at least 4 customers"):
+    with pytest.raises(DataError, match="at least 4 customers"):
         Segmenter(SegmentSettings(), seed=0).fit(small.rows(np.arange(3)))
 
 

@@ -81,7 +81,7 @@ def test_cc_general_personas(cc_fitted: tuple[FeatureFrame, Segmenter]) -> None:
     assert len(set(names)) == len(names)
     assert "Cash-advance users" in names
     assert any(s.rule is not None for s in seg.segments_)
-    assignment = seg.assign(frame)
+    assignment = seg.predict(frame)
     loaded = Segmenter.from_files(seg.to_files())
-    assert np.array_equal(loaded.assign(frame).segment_id, assignment.segment_id)
+    assert np.array_equal(loaded.predict(frame).segment_id, assignment.segment_id)
     assert np.bincount(assignment.segment_id)[1:].tolist() == [s.size for s in seg.segments_]

@@ -10,8 +10,10 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from conftest import SyntheticRun
+from finintel.errors import DataError
 from finintel.models import transaction_alerts
-from finintel.models.transaction_alerts import STATE_FILE, TransactionAlerter
+from finintel.models.base import STATE_FILE
+from finintel.models.transaction_alerts import TransactionAlerter, TransactionTables
 from finintel.settings.anomaly import TransactionAlertSettings
 
 # Bars chosen from synthetic seeds 11-13 (PR-AUC 0.64-0.67, recall among the alerts at the
@@ -19,6 +21,24 @@ from finintel.settings.anomaly import TransactionAlertSettings
 # transactions are about 0.2% of all, so a random ranking has PR-AUC 0.002.
 MIN_PR_AUC = 0.45
 MIN_RECALL = {"large_amount": 0.6, "new_channel_burst": 0.45}
+
+
+def store(con: duckdb.DuckDBPyConnection, table: object, target: str) -> str:
+    """Keep an output table in the connection as `target`, for SQL checks."""
+    con.register("_out", table)
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM _out")
+    con.unregister("_out")
+    return target
+
+
+def alerts(
+    model: TransactionAlerter,
+    con: duckdb.DuckDBPyConnection,
+    transactions: str = "clean_transactions",
+    segments: str | None = "customer_segments",
+    target: str = "transaction_alerts",
+) -> str:
+    return store(con, model.predict(TransactionTables(con, transactions, segments)).table, target)
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +57,13 @@ def con(synthetic: SyntheticRun) -> duckdb.DuckDBPyConnection:
 
 @pytest.fixture(scope="module")
 def alerter(con: duckdb.DuckDBPyConnection) -> TransactionAlerter:
-    return TransactionAlerter(TransactionAlertSettings(), seed=0).fit(con)
+    return TransactionAlerter(TransactionAlertSettings(), seed=0).fit(TransactionTables(con))
 
 
 def test_planted_transactions_score_high(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
 ) -> None:
-    alerter.scores(con, target="scores")
+    store(con, alerter.decision_function(TransactionTables(con)), "scores")
     rows = con.execute(
         "SELECT s.alert_score, t.anomaly_kind IS NOT NULL FROM scores s "
         "LEFT JOIN truth t USING (transaction_id) ORDER BY s.transaction_id"
@@ -52,7 +72,7 @@ def test_planted_transactions_score_high(
     planted = np.array([r[1] for r in rows])
     assert planted.sum() > 100
     assert average_precision_score(planted, score) >= MIN_PR_AUC
-    alerter.alerts(con)
+    alerts(alerter, con)
     for kind, bar in MIN_RECALL.items():
         recall = con.execute(
             "SELECT avg(CAST(a.transaction_id IS NOT NULL AS DOUBLE)) FROM truth t "
@@ -65,7 +85,7 @@ def test_planted_transactions_score_high(
 def test_a_large_amount_is_explained_against_its_category(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
 ) -> None:
-    alerter.alerts(con, target="alerts_c")
+    alerts(alerter, con, target="alerts_c")
     reasons = con.execute(
         "SELECT a.category, a.reasons FROM alerts_c a JOIN truth t USING (transaction_id) "
         "WHERE t.anomaly_kind = 'large_amount'"
@@ -78,7 +98,7 @@ def test_a_large_amount_is_explained_against_its_category(
 def test_alert_table_rows_and_order(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
 ) -> None:
-    assert alerter.alerts(con, target="alerts_a") == "alerts_a"
+    alerts(alerter, con, target="alerts_a")
     cols = [d[0] for d in con.execute("SELECT * FROM alerts_a LIMIT 0").description]
     assert cols == [
         "transaction_id",
@@ -109,8 +129,8 @@ def test_alert_table_rows_and_order(
 
 def test_budget_wins(con: duckdb.DuckDBPyConnection) -> None:
     settings = TransactionAlertSettings(expected_rate=0.3, alert_budget=40)
-    model = TransactionAlerter(settings).fit(con)
-    model.alerts(con, target="alerts_b")
+    model = TransactionAlerter(settings).fit(TransactionTables(con))
+    alerts(model, con, target="alerts_b")
     assert con.execute("SELECT count(*) FROM alerts_b").fetchone() == (40,)
     assert model.metrics_["threshold"]["source"] == "alert_budget"
 
@@ -118,11 +138,11 @@ def test_budget_wins(con: duckdb.DuckDBPyConnection) -> None:
 def test_deterministic_and_exact_round_trip(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
 ) -> None:
-    again = TransactionAlerter(TransactionAlertSettings(), seed=0).fit(con)
+    again = TransactionAlerter(TransactionAlertSettings(), seed=0).fit(TransactionTables(con))
     loaded = TransactionAlerter.from_files(alerter.to_files())
-    alerter.alerts(con, target="r1")
-    again.alerts(con, target="r2")
-    loaded.alerts(con, target="r3")
+    alerts(alerter, con, target="r1")
+    alerts(again, con, target="r2")
+    alerts(loaded, con, target="r3")
     first = con.execute("SELECT * FROM r1").fetchall()
     assert first == con.execute("SELECT * FROM r2").fetchall()
     assert first == con.execute("SELECT * FROM r3").fetchall()
@@ -141,27 +161,28 @@ def test_kept_work_table_is_reused_once_and_only_for_the_same_inputs(
         build(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transaction_alerts, "_components_table", counting)
-    alerter.alerts(con, target="fresh")  # fitted without keeping: built here
-    kept = TransactionAlerter(TransactionAlertSettings(), seed=0).fit(con, keep_for_alerts=True)
+    alerts(alerter, con, target="fresh")  # fitted without keeping: built here
+    kept = TransactionAlerter(TransactionAlertSettings(), seed=0).fit(
+        TransactionTables(con), keep_for_alerts=True
+    )
     assert len(builds) == 2
-    kept.alerts(con, target="reused")
+    alerts(kept, con, target="reused")
     assert len(builds) == 2  # the fit's table, not a new one
     expected = con.execute("SELECT * FROM fresh").fetchall()
     assert con.execute("SELECT * FROM reused").fetchall() == expected
-    kept.alerts(con, target="again")  # used once: the next call builds again
+    alerts(kept, con, target="again")  # used once: the next call builds again
     assert len(builds) == 3
     assert con.execute("SELECT * FROM again").fetchall() == expected
 
     # the segments change between fit and alerts: the kept table is not used
     con.execute("CREATE TABLE moved AS SELECT * FROM customer_segments")
     changed = TransactionAlerter(TransactionAlertSettings(), seed=0)
-    changed.fit(con, segments="moved", keep_for_alerts=True)
+    changed.fit(TransactionTables(con, segments="moved"), keep_for_alerts=True)
     con.execute("UPDATE moved SET segment_id = (segment_id + 1) % 4 WHERE segment_id < 2")
-    changed.alerts(con, segments="moved", target="after_move")
+    alerts(changed, con, segments="moved", target="after_move")
     assert len(builds) == 5
-    TransactionAlerter.from_files(changed.to_files()).alerts(
-        con, segments="moved", target="after_move_fresh"
-    )
+    fresh = TransactionAlerter.from_files(changed.to_files())
+    alerts(fresh, con, segments="moved", target="after_move_fresh")
     assert (
         con.execute("SELECT * FROM after_move").fetchall()
         == con.execute("SELECT * FROM after_move_fresh").fetchall()
@@ -174,10 +195,11 @@ def test_a_rare_category_is_not_a_reference(con: duckdb.DuckDBPyConnection) -> N
         "(SELECT transaction_id FROM clean_transactions ORDER BY transaction_id LIMIT 3) "
         "THEN 'rare' ELSE category END AS category) FROM clean_transactions"
     )
-    model = TransactionAlerter().fit(con, "rare", "customer_segments")
+    model = TransactionAlerter().fit(TransactionTables(con, "rare", "customer_segments"))
     assert "rare" not in {row["category"] for row in model.category_stats_}
     assert {row["category"] for row in model.category_stats_} >= {"groceries", "shopping"}
-    model.scores(con, "rare", "customer_segments", target="rare_scores")
+    table = model.decision_function(TransactionTables(con, "rare", "customer_segments"))
+    store(con, table, "rare_scores")
     judged = con.execute(
         "SELECT r.category = 'rare', count(category_amount) FROM rare_scores s "
         "JOIN rare r USING (transaction_id) GROUP BY ALL ORDER BY ALL"
@@ -190,7 +212,7 @@ def test_degrades_without_optional_columns(con: duckdb.DuckDBPyConnection) -> No
         "CREATE TABLE bare AS SELECT customer_id, timestamp, amount, direction, "
         "CAST(NULL AS VARCHAR) AS channel FROM clean_transactions"
     )
-    model = TransactionAlerter().fit(con, "bare", None)
+    model = TransactionAlerter().fit(TransactionTables(con, "bare", None))
     assert set(model.metrics_["skipped_components"]) == {
         "new_channel",
         "new_category",
@@ -198,7 +220,7 @@ def test_degrades_without_optional_columns(con: duckdb.DuckDBPyConnection) -> No
         "segment_amount",
     }
     assert model.metrics_["transaction_key"].startswith("customer_id@timestamp#n")
-    model.alerts(con, "bare", None, target="bare_alerts")
+    alerts(model, con, "bare", None, target="bare_alerts")
     keys = con.execute("SELECT transaction_id FROM bare_alerts LIMIT 3").fetchall()
     assert keys and all("@" in k[0] and "#" in k[0] for k in keys)
     dup = con.execute(
@@ -209,8 +231,8 @@ def test_degrades_without_optional_columns(con: duckdb.DuckDBPyConnection) -> No
 
 def test_missing_required_column(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE no_amount AS SELECT customer_id, timestamp FROM clean_transactions")
-    with pytest.raises(KeyError, match="amount"):
-        TransactionAlerter().fit(con, "no_amount", None)
+    with pytest.raises(DataError, match="amount"):
+        TransactionAlerter().fit(TransactionTables(con, "no_amount", None))
 
 
 def test_fitted_without_transactions_the_alerter_stays_silent() -> None:
@@ -220,7 +242,7 @@ def test_fitted_without_transactions_the_alerter_stays_silent() -> None:
         "direction VARCHAR, transaction_id VARCHAR, channel VARCHAR, category VARCHAR, "
         "balance_after DECIMAL(18,2))"
     )
-    alerter = TransactionAlerter(seed=1).fit(con, "tx", None)
+    alerter = TransactionAlerter(seed=1).fit(TransactionTables(con, "tx", None))
     assert not alerter.active
     assert alerter.metrics_["transactions"] == 0
     again = TransactionAlerter.from_files(alerter.to_files())
@@ -228,7 +250,7 @@ def test_fitted_without_transactions_the_alerter_stays_silent() -> None:
         "INSERT INTO tx VALUES "
         "('A', TIMESTAMP '2024-01-01 10:00', 10, 'debit', 'T1', NULL, NULL, NULL)"
     )
-    again.alerts(con, "tx", None, "alerts")
+    alerts(again, con, "tx", None, "alerts")
     assert con.execute("SELECT count(*) FROM alerts").fetchall() == [(0,)]
     names = [d[0] for d in con.execute("SELECT * FROM alerts").description]
     assert names[:3] == ["transaction_id", "customer_id", "timestamp"] and names[-1] == "reasons"

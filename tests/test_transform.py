@@ -6,6 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 
+from finintel.errors import DataError
 from finintel.models.explain import feature_label, format_value, population_phrase
 from finintel.models.frame import FeatureFrame, load_frame
 from finintel.models.transform import PercentileReference, RobustTransform
@@ -45,7 +46,7 @@ def test_constant_column_gets_unit_scale_and_state_round_trips_exactly() -> None
     again = RobustTransform.from_state(t.to_state())
     assert np.array_equal(again.transform(values), t.transform(values))
     assert np.abs(t.transform(values * 100)).max() == 4.0
-    with pytest.raises(ValueError, match="expected 2 columns, got 1"):
+    with pytest.raises(DataError, match="expected 2 columns, got 1"):
         t.transform(values[:, :1])
 
 
@@ -73,11 +74,11 @@ def test_load_frame_reads_numbers_by_customer_and_nulls_as_nan() -> None:
     assert frame.columns == ("amount", "n")
     assert frame.values[0].tolist() == [1.0, 7.0]
     assert np.isnan(frame.values[1, 1])
-    with pytest.raises(KeyError, match="no column"):
+    with pytest.raises(DataError, match="no column"):
         frame.select(["missing"])
     extended = frame.with_columns(["risk_score"], np.array([10.0, 20.0]))
     assert extended.column("risk_score").tolist() == [10.0, 20.0]
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(DataError, match="does not match"):
         FeatureFrame(frame.ids, ("a",), frame.values)
 
 

@@ -42,7 +42,7 @@ from typing import Any
 from finintel import __version__
 from finintel.errors import BundleError
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
 MANIFEST = "manifest.json"
 # Libraries whose version must match between saving and loading: their objects or numbers are
 # in the bundle, and a different version may read or compute them differently.

@@ -9,6 +9,7 @@ command line prints its message as one paragraph and exits with `exit_code`, nev
 - `DataError`: the data is readable but cannot support a step (e.g. too few customers to fit
   models) (exit 2).
 - `NotFittedError`: a model was asked for output before it was fitted (exit 2).
+- `ModelStateError`: a model's stored state cannot be read (other format, damaged) (exit 2).
 - `BundleError`: a model bundle is missing, changed, incomplete or from another version (exit 2).
 - `RunDirError`: a directory given as a run is not a finished run (exit 2).
 - `PlotUnavailableError`: the data cannot support one plot; the report leaves it out.
@@ -63,6 +64,10 @@ class OptionalDependencyError(FinintelError):
 
 class NotFittedError(FinintelError):
     """A model was asked for output before `fit` (or loading) gave it its fitted state."""
+
+
+class ModelStateError(FinintelError):
+    """A model's stored state cannot be read: another format version, or damaged."""
 
 
 class BundleError(FinintelError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -28,8 +28,14 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from finintel.config import FinintelConfig
-from finintel.errors import DataError, OptionalDependencyError
+from finintel.errors import DataError, ModelStateError, OptionalDependencyError
 from finintel.models.frame import FeatureFrame
+
+if TYPE_CHECKING:  # the model modules need scikit-learn, imported only when models are used
+    from finintel.models.anomaly import CustomerAnomalyDetector
+    from finintel.models.risk_base import RiskModel
+    from finintel.models.segments import Segmenter, SegmentProfile
+    from finintel.models.transaction_alerts import TransactionAlerter
 
 Progress = Callable[[str], None]
 SCORE_COLUMNS = ("risk_score", "anomaly_score")  # model outputs segmentation may use
@@ -55,26 +61,26 @@ def _models() -> Any:
 class FittedModels:
     """The four fitted models and the columns the segmenter reads."""
 
-    risk: Any
-    anomaly: Any
-    segmenter: Any
-    alerter: Any
+    risk: RiskModel
+    anomaly: CustomerAnomalyDetector
+    segmenter: Segmenter
+    alerter: TransactionAlerter
     segment_columns: list[str]
 
     def to_parts(self) -> dict[str, dict[str, bytes]]:
-        """Each model's files, for `save_bundle`."""
-        return {
-            "risk": self.risk.to_files(),
-            "anomaly": self.anomaly.to_files(),
-            "segments": self.segmenter.to_files(),
-            "transaction_alerts": self.alerter.to_files(),
-        }
+        """Each model's files under its bundle part name, for `save_bundle`."""
+        models = (self.risk, self.anomaly, self.segmenter, self.alerter)
+        return {model.part: model.to_files() for model in models}
 
     @classmethod
     def from_parts(
         cls, parts: Mapping[str, Mapping[str, bytes]], segment_columns: list[str]
     ) -> FittedModels:
+        """The models of a verified bundle's parts; a part that cannot be read is named."""
         risk, anomaly, segments, alerts = _models()
+        missing = sorted({"risk", "anomaly", "segments", "transaction_alerts"} - set(parts))
+        if missing:
+            raise ModelStateError(f"the bundle has no model part(s) {', '.join(missing)}")
         return cls(
             risk=risk.load_risk(parts["risk"]),
             anomaly=anomaly.CustomerAnomalyDetector.from_files(parts["anomaly"]),
@@ -98,7 +104,7 @@ class ScoredCustomers:
     """Model outputs per customer (aligned with the frame) and the segment profiles."""
 
     table: pa.Table  # customer_id and every model output column
-    segments: list[Any]
+    segments: list[SegmentProfile]
     n_alerts: int
 
 
@@ -145,15 +151,15 @@ def fit_models(
     columns = list(segments.segmentation_columns(cfg.segments, available))
     extended = frame
     if set(columns) & set(SCORE_COLUMNS):  # score the training customers only when needed
-        risk_score = risk_model.score(frame).risk_score
-        extended = _with_scores(frame, risk_score, detector.score(frame).anomaly_score)
+        risk_score = risk_model.predict(frame).risk_score
+        extended = _with_scores(frame, risk_score, detector.predict(frame).anomaly_score)
     segmenter = segments.Segmenter(cfg.segments, seed).fit(extended.select(columns))
-    assignment = segmenter.assign(extended.select(columns))
+    assignment = segmenter.predict(extended.select(columns))
     say("learning what is usual per customer and segment for transaction alerts")
     _register_segments(con, frame, assignment.segment_id)
     # kept for `apply_models` on the same data (as in `run`), which then skips recomputing it
     alerter = alerts.TransactionAlerter(cfg.anomaly.transactions, seed).fit(
-        con, TRANSACTIONS_TABLE, SEGMENTS_TABLE, keep_for_alerts=True
+        alerts.TransactionTables(con, TRANSACTIONS_TABLE, SEGMENTS_TABLE), keep_for_alerts=True
     )
     return FittedModels(risk_model, detector, segmenter, alerter, columns)
 
@@ -167,35 +173,23 @@ def apply_models(
     """Score every customer and create the `transaction_alerts` table, with fitted models."""
     say = progress or (lambda _msg: None)
     say("scoring risk")
-    risk = fitted.risk.score(frame)
+    risk = fitted.risk.predict(frame)
     say("scoring anomalies")
-    anomalies = fitted.anomaly.score(frame)
+    anomalies = fitted.anomaly.predict(frame)
     say("assigning segments")
     extended = _with_scores(frame, risk.risk_score, anomalies.anomaly_score)
-    assignment = fitted.segmenter.assign(extended.select(fitted.segment_columns))
+    assignment = fitted.segmenter.predict(extended.select(fitted.segment_columns))
     say("checking transactions for alerts")
     _register_segments(con, frame, assignment.segment_id)
-    fitted.alerter.alerts(con, TRANSACTIONS_TABLE, SEGMENTS_TABLE, ALERTS_TABLE)
-    n_alerts = con.execute(f"SELECT count(*) FROM {ALERTS_TABLE}").fetchall()[0][0]
-    columns: dict[str, Any] = {
-        "customer_id": pa.array(list(frame.ids), pa.string()),
-        "risk_score": pa.array(risk.risk_score, pa.float64()),
-        "risk_band": pa.array(list(risk.risk_band), pa.string()),
-        "risk_action": pa.array(list(risk.risk_action), pa.string()),
-        "risk_reasons": pa.array(list(risk.risk_reasons), pa.string()),
-    }
-    if fitted.risk.mode == "supervised":
-        columns["probability_of_default"] = pa.array(risk.probability_of_default, pa.float64())
-    columns.update(
-        {
-            "anomaly_score": pa.array(anomalies.anomaly_score, pa.float64()),
-            "is_anomaly": pa.array(anomalies.is_anomaly, pa.bool_()),
-            "anomaly_reasons": pa.array(list(anomalies.anomaly_reasons), pa.string()),
-            "segment_id": pa.array(assignment.segment_id, pa.int32()),
-            "segment_name": pa.array(list(assignment.segment_name), pa.string()),
-        }
-    )
-    return ScoredCustomers(pa.table(columns), list(fitted.segmenter.segments_), int(n_alerts))
+    tables = _models()[3].TransactionTables(con, TRANSACTIONS_TABLE, SEGMENTS_TABLE)
+    alerts = fitted.alerter.predict(tables)
+    con.register("_alerts_arrow", alerts.table)
+    con.execute(f"CREATE OR REPLACE TABLE {ALERTS_TABLE} AS SELECT * FROM _alerts_arrow")
+    con.unregister("_alerts_arrow")
+    columns: dict[str, pa.Array] = {"customer_id": pa.array(list(frame.ids), pa.string())}
+    for output in (risk, anomalies, assignment):  # the order of the result columns
+        columns.update(output.columns())
+    return ScoredCustomers(pa.table(columns), list(fitted.segmenter.segments_), len(alerts))
 
 
 def _with_scores(

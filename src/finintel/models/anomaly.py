@@ -17,24 +17,27 @@ customer gets plain-words `anomaly_reasons` naming the features furthest from ty
 Example:
     >>> from finintel.settings.anomaly import AnomalySettings
     >>> detector = CustomerAnomalyDetector(AnomalySettings(), seed=7)  # doctest: +SKIP
-    >>> result = detector.fit(frame).score(frame)  # doctest: +SKIP
+    >>> result = detector.fit(frame).predict(frame)  # doctest: +SKIP
     >>> result.anomaly_reasons[result.is_anomaly][0]  # doctest: +SKIP
     'night-time share 46%, 6.1 robust SDs above typical (median 4%, above 99% of customers)'
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
-import skops.io as sio
+import pyarrow as pa
 
+from finintel.errors import ConfigError, DataError, ModelStateError
 from finintel.features.catalog import CATALOG
+from finintel.models.base import FinintelModel
+from finintel.models.combination import combine
 from finintel.models.detectors import (
+    DETECTOR_TYPES,
     Detector,
     ECODDetector,
     EmpiricalCDF,
@@ -54,10 +57,6 @@ from finintel.models.transform import PercentileReference, RobustTransform
 from finintel.settings.anomaly import AnomalySettings, alert_count
 
 FloatArray = npt.NDArray[np.float64]
-
-STATE_FILE = "anomaly.json"
-FOREST_FILE = "anomaly_isolation_forest.skops"
-FORMAT_VERSION = 1
 
 # The default feature set describes SUSTAINED behaviour: how much and how regularly a customer
 # transacts, how concentrated in time the activity is (the busiest month), and the daily and
@@ -85,13 +84,6 @@ MIN_SUSTAINED = 3
 BEHAVIOUR_NEEDS = frozenset({"transactions", "time_of_day", "channel", "category"})
 MIX_PREFIXES = ("channel_share_", "category_spend_share_")
 
-# skops types the Isolation Forest file may contain; anything else is refused at load time.
-TRUSTED_FOREST_TYPES = [
-    "sklearn.ensemble._iforest.IsolationForest",
-    "sklearn.tree._classes.ExtraTreeRegressor",
-    "sklearn.tree._tree.Tree",
-]
-
 COMBINE_WHY = {
     "mean": (
         "each detector's score becomes its percentile among training customers and the "
@@ -104,9 +96,6 @@ COMBINE_WHY = {
         "confident detector decides (ties broken by the mean); see docs/anomalies.md"
     ),
 }
-
-# Weight of the mean percentile under the "max" rule: only separates equal maxima.
-TIE_BREAK = 1e-4
 
 # A feature is named in a reason when it sits at least this many robust SDs from typical.
 REASON_MIN_SDS = 2.0
@@ -131,6 +120,20 @@ def default_features(columns: Sequence[str]) -> list[str]:
     return behaviour or list(columns)
 
 
+def ensemble(settings: AnomalySettings, seed: int) -> list[Detector]:
+    """The detectors of the ensemble, in the order their percentiles enter the combination.
+
+    Adding a detector: write it in `finintel.models.detectors` (the `Detector` protocol), list
+    it in `DETECTOR_TYPES` there, and add it here; the stored state is a list, so its format
+    does not change.
+    """
+    return [
+        IsolationForestDetector(settings.n_estimators, settings.max_samples, seed),
+        RobustDistanceDetector(),
+        ECODDetector(),
+    ]
+
+
 def threshold_for(scores: FloatArray, count: int) -> float:
     """The score of the `count`-th highest training row: flag rows at or above it."""
     return float(np.sort(scores)[::-1][count - 1])
@@ -145,9 +148,19 @@ class CustomerAnomalies:
     is_anomaly: npt.NDArray[np.bool_]
     anomaly_reasons: npt.NDArray[np.object_]
 
+    def columns(self) -> dict[str, pa.Array]:
+        """The anomaly result columns."""
+        return {
+            "anomaly_score": pa.array(self.anomaly_score, pa.float64()),
+            "is_anomaly": pa.array(self.is_anomaly, pa.bool_()),
+            "anomaly_reasons": pa.array(list(self.anomaly_reasons), pa.string()),
+        }
 
-class CustomerAnomalyDetector:
+
+class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
     """Isolation Forest + robust distance + ECOD on robust features, combined by rank."""
+
+    part = "anomaly"
 
     def __init__(self, settings: AnomalySettings | None = None, seed: int = 0) -> None:
         self.settings = settings or AnomalySettings()
@@ -157,19 +170,16 @@ class CustomerAnomalyDetector:
     def fit(self, frame: FeatureFrame, value_labels: ValueLabels | None = None) -> Self:
         s = self.settings
         if len(frame) < 10:
-            raise ValueError(f"anomaly detection needs at least 10 customers, got {len(frame)}")
+            raise DataError(f"anomaly detection needs at least 10 customers, got {len(frame)}")
         features, dropped = self._choose_features(frame)
         raw = frame.select(features).values
         transform = RobustTransform().fit(raw, features, feature_units(features))
         x = self._clip(transform.transform(raw))
         reference = PercentileReference().fit(raw, features)
-        forest = IsolationForestDetector(s.n_estimators, s.max_samples, self.seed).fit(x)
-        distance = RobustDistanceDetector().fit(x)
-        ecod = ECODDetector().fit(x)
-        detectors = (forest, distance, ecod)
+        detectors = [d.fit(x) for d in ensemble(s, self.seed)]
         train_scores = [d.score(x) for d in detectors]
         ecdfs = [EmpiricalCDF().fit(v) for v in train_scores]
-        combined = _combine(
+        combined = combine(
             np.column_stack([e.percentile(v) for e, v in zip(ecdfs, train_scores, strict=True)]),
             s.combine,
         )
@@ -181,16 +191,14 @@ class CustomerAnomalyDetector:
         self.value_labels_ = labels_for(value_labels, features)
         self.transform_ = transform
         self.reference_ = reference
-        self.forest_ = forest
-        self.distance_ = distance
-        self.ecod_ = ecod
+        self.detectors_ = detectors
         self.score_ecdfs_ = ecdfs
         self.threshold_ = threshold
         self.metrics_ = {
             "customers": len(frame),
             "features": features,
             "features_dropped": dropped,
-            "detectors": {d.name: d.settings() for d in (forest, distance, ecod)},
+            "detectors": {d.name: d.settings() for d in detectors},
             "combination": {
                 "rule": s.combine,
                 "why": COMBINE_WHY[s.combine],
@@ -213,7 +221,10 @@ class CustomerAnomalyDetector:
         candidates = list(requested) if requested is not None else default_features(frame.columns)
         missing = [c for c in candidates if c not in frame.columns]
         if missing:
-            raise KeyError(f"anomaly features not in the feature table: {missing}")
+            raise ConfigError(
+                f"[anomaly] features: {missing} not in the feature table; "
+                f"available: {', '.join(frame.columns)}"
+            )
         chosen, dropped = [], []
         for name in candidates:
             col = frame.column(name)
@@ -225,7 +236,7 @@ class CustomerAnomalyDetector:
             else:
                 chosen.append(name)
         if not chosen:
-            raise ValueError("no usable anomaly features: every candidate is empty or constant")
+            raise DataError("no usable anomaly features: every candidate is empty or constant")
         return chosen, dropped
 
     def _clip(self, x: FloatArray) -> FloatArray:
@@ -237,31 +248,28 @@ class CustomerAnomalyDetector:
         """Each detector's raw score and its training percentile, for evaluation."""
         x = self._clip(self.transform_.transform(frame.select(self.features_).values))
         out: dict[str, FloatArray] = {}
-        for det, ecdf in zip(self._detectors(), self.score_ecdfs_, strict=True):
+        for det, ecdf in zip(self.detectors_, self.score_ecdfs_, strict=True):
             raw = det.score(x)
             out[det.name] = raw
             out[f"{det.name}_percentile"] = ecdf.percentile(raw)
         return out
 
-    def score(self, frame: FeatureFrame) -> CustomerAnomalies:
+    def _predict(self, frame: FeatureFrame) -> CustomerAnomalies:
         raw = frame.select(self.features_).values
         z = self.transform_.transform(raw)
         x = self._clip(z)
         pct = np.column_stack(
             [
                 ecdf.percentile(det.score(x))
-                for det, ecdf in zip(self._detectors(), self.score_ecdfs_, strict=True)
+                for det, ecdf in zip(self.detectors_, self.score_ecdfs_, strict=True)
             ]
         )
-        score = _combine(pct, self.settings.combine)
+        score = combine(pct, self.settings.combine)
         flag = score >= self.threshold_
         reasons = np.full(len(frame), "", dtype=object)
         for i in np.flatnonzero(flag):
             reasons[i] = self._reasons(raw[i], z[i])
         return CustomerAnomalies(frame.ids, score, flag, reasons)
-
-    def _detectors(self) -> tuple[Detector, Detector, Detector]:
-        return self.forest_, self.distance_, self.ecod_
 
     def _reasons(self, raw: FloatArray, z: FloatArray) -> str:
         order = np.argsort(-np.abs(z), kind="stable")
@@ -282,70 +290,43 @@ class CustomerAnomalyDetector:
         return "; ".join(parts)
 
     # ---------------------------------------------------------------- files
-    def to_files(self) -> dict[str, bytes]:
-        state = {
-            "format_version": FORMAT_VERSION,
+    def _state(self) -> dict[str, Any]:
+        return {
             "settings": self.settings.model_dump(mode="json"),
             "seed": self.seed,
             "features": self.features_,
             "value_labels": self.value_labels_,
             "transform": self.transform_.to_state(),
             "reference": self.reference_.to_state(),
-            "distance": self.distance_.to_state(),
-            "ecod": self.ecod_.to_state(),
-            "isolation_forest": {
-                "n_estimators": self.forest_.n_estimators,
-                "max_samples": self.forest_.max_samples,
-            },
-            "score_ecdfs": [e.to_state() for e in self.score_ecdfs_],
+            "detectors": [
+                {"name": d.name, "state": d.to_state(), "score_cdf": e.to_state()}
+                for d, e in zip(self.detectors_, self.score_ecdfs_, strict=True)
+            ],
             "threshold": self.threshold_,
-            "metrics": self.metrics_,
         }
-        return {
-            STATE_FILE: json.dumps(state, sort_keys=True, allow_nan=False).encode(),
-            FOREST_FILE: sio.dumps(self.forest_.forest_),
-        }
+
+    def _extra_files(self) -> dict[str, bytes]:
+        return {name: data for d in self.detectors_ for name, data in d.to_files().items()}
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes]) -> Self:
-        state = json.loads(files[STATE_FILE])
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported anomaly model format {state.get('format_version')}")
+    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
         obj = cls(AnomalySettings.model_validate(state["settings"]), int(state["seed"]))
         obj.features_ = list(state["features"])
-        obj.value_labels_ = dict(state.get("value_labels", {}))
+        obj.value_labels_ = dict(state["value_labels"])
         obj.transform_ = RobustTransform.from_state(state["transform"])
         obj.reference_ = PercentileReference.from_state(state["reference"])
-        obj.distance_ = RobustDistanceDetector.from_state(state["distance"])
-        obj.ecod_ = ECODDetector.from_state(state["ecod"])
-        forest = IsolationForestDetector(
-            int(state["isolation_forest"]["n_estimators"]),
-            int(state["isolation_forest"]["max_samples"]),
-            obj.seed,
-        )
-        loaded = sio.loads(files[FOREST_FILE], trusted=TRUSTED_FOREST_TYPES)
-        # skops also trusts its default types (e.g. other scikit-learn estimators): insist on
-        # the one type this file must hold
-        if type(loaded).__name__ != "IsolationForest":
-            raise ValueError(
-                f"{FOREST_FILE} holds a {type(loaded).__name__}, not an IsolationForest"
-            )
-        forest.forest_ = loaded
-        obj.forest_ = forest
-        obj.score_ecdfs_ = [EmpiricalCDF.from_state(e) for e in state["score_ecdfs"]]
+        detectors: list[Detector] = []
+        for entry in state["detectors"]:
+            kind = DETECTOR_TYPES.get(entry["name"])
+            if kind is None:
+                raise ModelStateError(
+                    f"the anomaly model names an unknown detector {entry['name']!r}"
+                )
+            detectors.append(kind.from_state(entry["state"], files))
+        obj.detectors_ = detectors
+        obj.score_ecdfs_ = [EmpiricalCDF.from_state(e["score_cdf"]) for e in state["detectors"]]
         obj.threshold_ = float(state["threshold"])
-        obj.metrics_ = state["metrics"]
         return obj
-
-
-def _combine(percentiles: FloatArray, rule: str) -> FloatArray:
-    if rule == "max":
-        # the mean breaks ties among customers the strongest detector places equally
-        top = percentiles.max(axis=1)
-        return np.asarray(top + TIE_BREAK * (percentiles.mean(axis=1) - top), dtype=np.float64)
-    if rule == "mean":
-        return np.asarray(percentiles.mean(axis=1), dtype=np.float64)
-    raise ValueError(f"unknown combination rule {rule!r}")
 
 
 def _sds(value: float) -> str:

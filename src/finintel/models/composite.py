@@ -19,7 +19,7 @@ Example:
     >>> frame = FeatureFrame(np.array(["A", "B", "C"], dtype=object),
     ...     ("debt_to_income", "overdraft_days"), np.array([[0.1, 0], [0.5, 2], [2.0, 9]]))
     >>> model = CompositeRisk(RiskSettings(), seed=0).fit(frame)
-    >>> model.score(frame).risk_band.tolist()
+    >>> model.predict(frame).risk_band.tolist()
     ['Low', 'Medium', 'High']
 """
 
@@ -32,19 +32,16 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from finintel import __version__
+from finintel.errors import DataError
 from finintel.models.explain import ValueLabels, labels_for
 from finintel.models.frame import FeatureFrame, FloatArray
-from finintel.models.risk import (
-    FORMAT_VERSION,
-    MODEL_FILE,
+from finintel.models.risk_base import (
     PercentScale,
+    RiskModel,
     RiskScores,
     assign_bands,
     band_counts,
-    dump_state,
     factor_phrases,
-    read_state,
     reason_strings,
     require_columns,
     score_summary,
@@ -56,7 +53,7 @@ NO_FACTOR = "no risk factor has a value for this customer"
 NEUTRAL = 50.0  # the composite of a customer with no factor value: the median customer
 
 
-class CompositeRisk:
+class CompositeRisk(RiskModel):
     """Weighted mean of factor risk percentiles, scored 0-100 against the training population."""
 
     mode = "unsupervised"
@@ -91,7 +88,7 @@ class CompositeRisk:
                 specs.append(spec)
                 columns.append(j)
         if not specs:
-            raise ValueError(
+            raise DataError(
                 "no risk factor can be computed from this feature table: "
                 + "; ".join(f"{k}: {v}" for k, v in sorted(unavailable.items()))
             )
@@ -105,7 +102,7 @@ class CompositeRisk:
         self.score_scale_ = score_scale
         self.columns_ = _columns_read(specs, frame.columns)
         self.value_labels_ = labels_for(value_labels, self.columns_)
-        scores = self.score(frame)
+        scores = self._predict(frame)
         self.metrics_ = self._metrics(frame, values, unavailable, scores)
         return self
 
@@ -150,11 +147,11 @@ class CompositeRisk:
 
     # ------------------------------------------------------------------------ score
 
-    def score(self, frame: FeatureFrame) -> RiskScores:
+    def _predict(self, frame: FeatureFrame) -> RiskScores:
         require_columns(frame, self.columns_)
         evaluated = evaluate_factors(frame, self.factors_)
         if evaluated.unavailable:  # the columns exist, so this is a changed expression
-            raise ValueError(f"risk factors could not be evaluated: {evaluated.unavailable}")
+            raise DataError(f"risk factors could not be evaluated: {evaluated.unavailable}")
         values = evaluated.values
         composite, risk_pct = _composite(self.factors_, self.factor_scales_, values)
         risk_score = self.score_scale_.transform(composite)
@@ -179,14 +176,13 @@ class CompositeRisk:
             risk_action=action,
             risk_reasons=reasons,
             probability_of_default=np.full(len(frame), np.nan),
+            mode=self.mode,
         )
 
     # ------------------------------------------------------------------------ persistence
 
-    def to_files(self) -> dict[str, bytes]:
-        state = {
-            "format_version": FORMAT_VERSION,
-            "finintel_version": __version__,
+    def _state(self) -> dict[str, Any]:
+        return {
             "mode": self.mode,
             "seed": self.seed,
             "settings": self.settings.model_dump(mode="json"),
@@ -195,22 +191,17 @@ class CompositeRisk:
             "factors": [s.model_dump(mode="json") for s in self.factors_],
             "factor_scales": [s.to_state() for s in self.factor_scales_],
             "score_scale": self.score_scale_.to_state(),
-            "metrics": self.metrics_,
         }
-        return {MODEL_FILE: dump_state(state)}
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes]) -> Self:
-        state = read_state(files)
-        if state["mode"] != cls.mode:
-            raise ValueError(f"{MODEL_FILE} holds a {state['mode']} risk model")
+    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
+        cls.check_mode(dict(state))
         obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
         obj.columns_ = list(state["columns"])
-        obj.value_labels_ = dict(state.get("value_labels", {}))
+        obj.value_labels_ = dict(state["value_labels"])
         obj.factors_ = [RiskFactorSpec.model_validate(f) for f in state["factors"]]
         obj.factor_scales_ = [PercentScale.from_state(s) for s in state["factor_scales"]]
         obj.score_scale_ = PercentScale.from_state(state["score_scale"])
-        obj.metrics_ = state["metrics"]
         return obj
 
 
@@ -224,8 +215,10 @@ def _composite(
         risk[:, j] = pct if spec.direction == "higher_is_riskier" else 100.0 - pct
     weights = np.array([s.weight for s in specs], dtype=np.float64)
     have = np.isfinite(risk)
-    weight_sum = have @ weights
-    weighted = np.where(have, risk, 0.0) @ weights
+    # row sums, not a matrix product: BLAS sums a batch in another order than one row, and a
+    # customer's score must not depend on who else is in the batch
+    weight_sum = (have * weights).sum(axis=1)
+    weighted = (np.where(have, risk, 0.0) * weights).sum(axis=1)
     composite = np.divide(
         weighted, weight_sum, out=np.full(len(values), NEUTRAL), where=weight_sum > 0
     )

@@ -30,13 +30,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
+import skops.io as sio
 from scipy import stats
 from sklearn.covariance import LedoitWolf
 from sklearn.ensemble import IsolationForest
+
+from finintel.errors import DataError, ModelStateError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -47,15 +50,35 @@ IntArray = npt.NDArray[np.int64]
 _UNIFORM_KNOTS = 501
 _TAIL_KNOTS = 200
 
+# skops types the Isolation Forest file may contain; anything else is refused at load time.
+TRUSTED_FOREST_TYPES = [
+    "sklearn.ensemble._iforest.IsolationForest",
+    "sklearn.tree._classes.ExtraTreeRegressor",
+    "sklearn.tree._tree.Tree",
+]
+
 
 class Detector(Protocol):
-    """What the ensemble needs of a fitted detector."""
+    """What the ensemble needs of a detector: fit, score (higher = more abnormal), persist.
+
+    `to_state()` is the detector's JSON state; `to_files()` any other files it stores (named
+    after the detector); `from_state(state, files)` rebuilds it without executing anything.
+    """
 
     name: str
+
+    def fit(self, x: FloatArray) -> Self: ...
 
     def score(self, x: FloatArray) -> FloatArray: ...
 
     def settings(self) -> dict[str, Any]: ...
+
+    def to_state(self) -> dict[str, Any]: ...
+
+    def to_files(self) -> dict[str, bytes]: ...
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self: ...
 
 
 class EmpiricalCDF:
@@ -76,7 +99,7 @@ class EmpiricalCDF:
         ordered = np.sort(values[np.isfinite(values)])
         n = len(ordered)
         if n == 0:
-            raise ValueError("an empirical CDF needs at least one finite value")
+            raise DataError("an empirical CDF needs at least one finite value")
         tail = np.floor(n * np.logspace(np.log10(1.0 / n), np.log10(0.5), _TAIL_KNOTS))
         picks = np.concatenate(
             [np.round(np.linspace(0, n - 1, _UNIFORM_KNOTS)), tail, n - 1 - tail, [0, n - 1]]
@@ -100,6 +123,29 @@ class EmpiricalCDF:
         inside = idx < len(self.knots_)
         counts = np.where(inside, self.n_ge_[np.clip(idx, 0, len(self.knots_) - 1)], 0)
         return counts.astype(np.float64) / self.n_
+
+    def tail_surprise(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """-log of `left(x)` and of `right(x)`, each at least 1/n (the rarest training value).
+
+        Looked up in per-knot tables, so a value gets the same bits whether it is scored
+        alone or in a batch (a vectorised log can round a lone value differently).
+        """
+        left_table, right_table = self._surprise_tables()
+        left = left_table[np.searchsorted(self.knots_, x, side="right")]
+        right = right_table[np.searchsorted(self.knots_, x, side="left")]
+        return left, right
+
+    def _surprise_tables(self) -> tuple[FloatArray, FloatArray]:
+        tables: tuple[FloatArray, FloatArray] | None = getattr(self, "_tables", None)
+        if tables is None:
+            # counts for "below every knot" (left) and "above every knot" (right) are 0
+            counts = np.concatenate([[0], self.n_le_, self.n_ge_, [0]]).astype(np.float64)
+            padded = np.concatenate([counts, np.ones(-len(counts) % 64)])  # whole SIMD blocks
+            surprise = -np.log(np.maximum(padded / self.n_, 1.0 / self.n_))[: len(counts)]
+            k = len(self.knots_)
+            tables = (surprise[: k + 1], surprise[k + 1 :])
+            self._tables = tables
+        return tables
 
     def percentile(self, x: FloatArray) -> FloatArray:
         """Smooth rank in the training distribution, 0-100."""
@@ -136,7 +182,7 @@ class ECODDetector:
 
     name = "ecod"
 
-    def fit(self, x: FloatArray) -> ECODDetector:
+    def fit(self, x: FloatArray) -> Self:
         cdfs = [EmpiricalCDF().fit(x[:, j]) for j in range(x.shape[1])]
         with warnings.catch_warnings():
             # a constant column has no skewness (scipy warns); it then counts as unskewed
@@ -151,15 +197,13 @@ class ECODDetector:
         left = np.empty_like(x, dtype=np.float64)
         right = np.empty_like(x, dtype=np.float64)
         for j, cdf in enumerate(self.cdfs_):
-            floor = 1.0 / cdf.n_
-            left[:, j] = -np.log(np.maximum(cdf.left(x[:, j]), floor))
-            right[:, j] = -np.log(np.maximum(cdf.right(x[:, j]), floor))
+            left[:, j], right[:, j] = cdf.tail_surprise(x[:, j])
         return left, right
 
     def score(self, x: FloatArray) -> FloatArray:
         left, right = self.tail_surprise(x)
         auto = np.where(self.skewness_ < 0, left, right)
-        sums = [left.sum(axis=1), right.sum(axis=1), auto.sum(axis=1)]
+        sums = [_row_sums(left), _row_sums(right), _row_sums(auto)]
         best: FloatArray = np.maximum.reduce(sums)
         return best
 
@@ -176,12 +220,24 @@ class ECODDetector:
             "skewness": self.skewness_.tolist(),
         }
 
+    def to_files(self) -> dict[str, bytes]:
+        return {}
+
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> ECODDetector:
+    def from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
         obj = cls()
         obj.cdfs_ = [EmpiricalCDF.from_state(c) for c in state["cdfs"]]
         obj.skewness_ = np.array(state["skewness"], dtype=np.float64)
         return obj
+
+
+def _row_sums(values: FloatArray) -> FloatArray:
+    """Sum of each row, adding the columns in order: the same bits for a row alone or in a
+    batch (numpy's `sum(axis=1)` adds in another order depending on the memory layout)."""
+    total = np.zeros(values.shape[0], dtype=np.float64)
+    for j in range(values.shape[1]):
+        total = total + values[:, j]
+    return total
 
 
 class RobustDistanceDetector:
@@ -189,7 +245,7 @@ class RobustDistanceDetector:
 
     name = "robust_distance"
 
-    def fit(self, x: FloatArray) -> RobustDistanceDetector:
+    def fit(self, x: FloatArray) -> Self:
         low, high = np.percentile(x, [1, 99], axis=0)
         clipped = np.clip(x, low, high)
         center = np.median(x, axis=0)
@@ -222,8 +278,11 @@ class RobustDistanceDetector:
             "shrinkage": self.shrinkage_,
         }
 
+    def to_files(self) -> dict[str, bytes]:
+        return {}
+
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> RobustDistanceDetector:
+    def from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
         obj = cls()
         obj.center_ = np.array(state["center"], dtype=np.float64)
         obj.low_ = np.array(state["low"], dtype=np.float64)
@@ -243,7 +302,7 @@ class IsolationForestDetector:
         self.max_samples = max_samples
         self.seed = seed
 
-    def fit(self, x: FloatArray) -> IsolationForestDetector:
+    def fit(self, x: FloatArray) -> Self:
         forest = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, len(x)),
@@ -262,3 +321,41 @@ class IsolationForestDetector:
             "max_samples": int(self.forest_.max_samples_),
             "random_state": self.seed,
         }
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.skops"
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "n_estimators": self.n_estimators,
+            "max_samples": self.max_samples,
+            "seed": self.seed,
+            "file": self.file_name,
+        }
+
+    def to_files(self) -> dict[str, bytes]:
+        return {self.file_name: sio.dumps(self.forest_)}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
+        obj = cls(int(state["n_estimators"]), int(state["max_samples"]), int(state["seed"]))
+        if obj.file_name not in files:
+            raise ModelStateError(f"the anomaly model lacks {obj.file_name}")
+        loaded = sio.loads(files[obj.file_name], trusted=TRUSTED_FOREST_TYPES)
+        # skops also trusts its default types (e.g. other scikit-learn estimators): insist on
+        # the one type this file must hold
+        if type(loaded).__name__ != "IsolationForest":
+            raise ModelStateError(
+                f"{obj.file_name} holds a {type(loaded).__name__}, not an IsolationForest"
+            )
+        obj.forest_ = loaded
+        return obj
+
+
+# Every detector the ensemble can use, by the name stored in the model state.
+DETECTOR_TYPES: dict[str, type[Detector]] = {
+    IsolationForestDetector.name: IsolationForestDetector,
+    RobustDistanceDetector.name: RobustDistanceDetector,
+    ECODDetector.name: ECODDetector,
+}

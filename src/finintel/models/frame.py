@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 
+from finintel.errors import DataError
 from finintel.sql import quote_ident
 
 FloatArray = npt.NDArray[np.float64]
@@ -37,7 +38,7 @@ class FeatureFrame:
 
     def __post_init__(self) -> None:
         if self.values.shape != (len(self.ids), len(self.columns)):
-            raise ValueError(
+            raise DataError(
                 f"values shape {self.values.shape} does not match "
                 f"{len(self.ids)} ids x {len(self.columns)} columns"
             )
@@ -50,10 +51,10 @@ class FeatureFrame:
         return self.values[:, self.columns.index(name)]
 
     def select(self, names: Sequence[str]) -> FeatureFrame:
-        """A frame with only `names`, in that order; unknown names raise KeyError."""
+        """A frame with only `names`, in that order; unknown names raise DataError."""
         missing = [n for n in names if n not in self.columns]
         if missing:
-            raise KeyError(f"the feature table has no column(s) {missing}")
+            raise DataError(f"the feature table has no column(s) {missing}")
         index = [self.columns.index(n) for n in names]
         return FeatureFrame(self.ids, tuple(names), self.values[:, index])
 

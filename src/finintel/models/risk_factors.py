@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from finintel.errors import ConfigError
 from finintel.models.frame import FeatureFrame
 from finintel.settings.risk import RiskFactorSpec
 
@@ -178,7 +179,7 @@ def evaluate_factors(
 
     A factor is unavailable when a column it reads, or one it `requires`, is missing (or
     excluded), or when a column in its `excluded_by` exists. An expression that is not valid
-    SQL over the frame raises ValueError naming the factor.
+    SQL over the frame raises ConfigError naming the factor.
     """
     present = [c for c in frame.columns if c not in set(exclude_columns)]
     unavailable: dict[str, str] = {}
@@ -238,7 +239,7 @@ def _sandbox(frame: FeatureFrame, columns: Sequence[str]) -> duckdb.DuckDBPyConn
 def _check_expression(con: duckdb.DuckDBPyConnection, spec: RiskFactorSpec) -> str | None:
     """None when the expression binds over the frame, else the missing column it names."""
     if ";" in spec.sql:
-        raise ValueError(f"risk factor {spec.name!r}: the expression must not contain ';'")
+        raise ConfigError(f"risk factor {spec.name!r}: the expression must not contain ';'")
     try:
         con.table("frame").select(duckdb.SQLExpression(f"CAST(({spec.sql}) AS DOUBLE)")).limit(
             0
@@ -247,7 +248,7 @@ def _check_expression(con: duckdb.DuckDBPyConnection, spec: RiskFactorSpec) -> s
         missing = _MISSING_COLUMN.search(str(exc))
         if missing:
             return missing.group(1)
-        raise ValueError(f"risk factor {spec.name!r}: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"risk factor {spec.name!r}: {str(exc).splitlines()[0]}") from exc
     except duckdb.Error as exc:
-        raise ValueError(f"risk factor {spec.name!r}: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"risk factor {spec.name!r}: {str(exc).splitlines()[0]}") from exc
     return None

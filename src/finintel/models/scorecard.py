@@ -43,20 +43,16 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from finintel import __version__
-from finintel.errors import ConfigError
+from finintel.errors import ConfigError, DataError
 from finintel.models.explain import ValueLabels, feature_label, labels_for, value_label
 from finintel.models.frame import FeatureFrame, FloatArray
-from finintel.models.risk import (
-    FORMAT_VERSION,
-    MODEL_FILE,
+from finintel.models.risk_base import (
     PercentScale,
+    RiskModel,
     RiskScores,
     assign_bands,
     band_counts,
-    dump_state,
     factor_phrases,
-    read_state,
     reason_strings,
     require_columns,
     score_summary,
@@ -170,7 +166,7 @@ class FittedCard:
         return total
 
 
-class ScorecardRisk:
+class ScorecardRisk(RiskModel):
     """WoE logistic scorecard, calibrated PD, 0-100 score, bands, actions and reasons."""
 
     mode = "supervised"
@@ -210,7 +206,7 @@ class ScorecardRisk:
         self.value_scales_ = [PercentScale().fit(values[:, names.index(b.name)]) for b in card.bins]
         self.columns_ = _columns_read(self.variables_, frame.columns)
         self.value_labels_ = labels_for(value_labels, self.columns_)
-        scores = self.score(frame)
+        scores = self._predict(frame)
         self.metrics_ = self._metrics(frame, y_all, train, cv, scores, variables)
         return self
 
@@ -300,7 +296,7 @@ class ScorecardRisk:
 
     # ------------------------------------------------------------------------ score
 
-    def score(self, frame: FeatureFrame) -> RiskScores:
+    def _predict(self, frame: FeatureFrame) -> RiskScores:
         require_columns(frame, self.columns_)
         values = _variable_values(frame, self.variables_)
         names = [v.name for v in self.variables_]
@@ -336,14 +332,13 @@ class ScorecardRisk:
             risk_action=action,
             risk_reasons=reasons,
             probability_of_default=pd,
+            mode=self.mode,
         )
 
     # ------------------------------------------------------------------------ persistence
 
-    def to_files(self) -> dict[str, bytes]:
-        state = {
-            "format_version": FORMAT_VERSION,
-            "finintel_version": __version__,
+    def _state(self) -> dict[str, Any]:
+        return {
             "mode": self.mode,
             "seed": self.seed,
             "settings": self.settings.model_dump(mode="json"),
@@ -359,18 +354,17 @@ class ScorecardRisk:
             "calibration": {"slope": self.calibration_[0], "intercept": self.calibration_[1]},
             "score_scale": self.score_scale_.to_state(),
             "value_scales": [s.to_state() for s in self.value_scales_],
-            "metrics": self.metrics_,
         }
-        return {MODEL_FILE: dump_state(state), SCORECARD_FILE: _table_csv(self.scorecard_table())}
+
+    def _extra_files(self) -> dict[str, bytes]:
+        return {SCORECARD_FILE: _table_csv(self.scorecard_table())}
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes]) -> Self:
-        state = read_state(files)
-        if state["mode"] != cls.mode:
-            raise ValueError(f"{MODEL_FILE} holds a {state['mode']} risk model")
+    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
+        cls.check_mode(dict(state))
         obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
         obj.columns_ = list(state["columns"])
-        obj.value_labels_ = dict(state.get("value_labels", {}))
+        obj.value_labels_ = dict(state["value_labels"])
         obj.variables_ = [
             Variable(v["name"], v["label"], v["column"], v["sql"]) for v in state["variables"]
         ]
@@ -383,7 +377,6 @@ class ScorecardRisk:
         obj.calibration_ = (float(cal["slope"]), float(cal["intercept"]))
         obj.score_scale_ = PercentScale.from_state(state["score_scale"])
         obj.value_scales_ = [PercentScale.from_state(s) for s in state["value_scales"]]
-        obj.metrics_ = state["metrics"]
         return obj
 
 
@@ -496,7 +489,7 @@ def _variable_values(frame: FeatureFrame, variables: Sequence[Variable]) -> Floa
     ]
     evaluated = evaluate_factors(frame, expressions)
     if evaluated.unavailable:
-        raise ValueError(f"scorecard variables could not be evaluated: {evaluated.unavailable}")
+        raise DataError(f"scorecard variables could not be evaluated: {evaluated.unavailable}")
     k = 0
     for j, v in enumerate(variables):
         if v.column is not None:

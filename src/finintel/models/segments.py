@@ -13,19 +13,19 @@ Example:
     >>> seg = Segmenter(SegmentSettings(), seed=42).fit(frame)  # doctest: +SKIP
     >>> seg.metrics_["k_selection"]["chosen_k"]  # doctest: +SKIP
     5
-    >>> seg.assign(frame).segment_name[:2]  # doctest: +SKIP
+    >>> seg.predict(frame).segment_name[:2]  # doctest: +SKIP
     array(['Steady earners', 'Most active'], dtype=object)
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -35,7 +35,8 @@ from sklearn.metrics import (
 )
 from threadpoolctl import threadpool_limits
 
-from finintel.errors import ConfigError
+from finintel.errors import ConfigError, DataError
+from finintel.models.base import FinintelModel, json_safe
 from finintel.models.explain import feature_units
 from finintel.models.frame import FeatureFrame
 from finintel.models.personas import name_segments
@@ -45,8 +46,6 @@ from finintel.settings.segments import SegmentSettings
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-FILE_NAME = "segments.json"
-FORMAT_VERSION = 1
 
 # The default behavioural set: activity (transactions, recency, credits), spending (monthly
 # spend, average debit), money held (average balance, overdraft days), who the customer is
@@ -129,6 +128,13 @@ class SegmentAssignment:
     segment_id: IntArray
     segment_name: npt.NDArray[np.object_]
 
+    def columns(self) -> dict[str, pa.Array]:
+        """The segment result columns."""
+        return {
+            "segment_id": pa.array(self.segment_id, pa.int32()),
+            "segment_name": pa.array(list(self.segment_name), pa.string()),
+        }
+
 
 @dataclass(frozen=True)
 class SegmentProfile:
@@ -165,8 +171,10 @@ class KEvidence:
     eligible: bool
 
 
-class Segmenter:
+class Segmenter(FinintelModel[FeatureFrame, SegmentAssignment]):
     """K-Means segmentation with evidence-based k, stable ids and persona names."""
+
+    part = "segments"
 
     def __init__(self, settings: SegmentSettings | None = None, seed: int = 0) -> None:
         self.settings = settings if settings is not None else SegmentSettings()
@@ -179,13 +187,13 @@ class Segmenter:
         s = self.settings
         columns = list(frame.columns)
         if not columns:
-            raise ValueError("segmentation needs at least one column")
+            raise ConfigError("segmentation needs at least one column")
         if len(set(columns)) != len(columns):
-            raise ValueError(f"segmentation columns repeat: {columns}")
+            raise ConfigError(f"segmentation columns repeat: {columns}")
         n = len(frame)
         low = s.k if s.k is not None else s.k_min
         if n < 2 * low:
-            raise ValueError(f"segmentation needs at least {2 * low} customers, got {n}")
+            raise DataError(f"segmentation needs at least {2 * low} customers, got {n}")
         rng = np.random.default_rng(self.seed)
         sample = np.sort(rng.choice(n, s.sample_size, replace=False)) if n > s.sample_size else None
         fit_values = frame.values if sample is None else frame.values[sample]
@@ -195,12 +203,12 @@ class Segmenter:
         distinct = len(np.unique(z, axis=0))
         if s.k is not None:
             if s.k > distinct:
-                raise ValueError(f"k = {s.k} but only {distinct} distinct customers to segment")
+                raise DataError(f"k = {s.k} but only {distinct} distinct customers to segment")
             ks = [s.k]
         else:
             ks = [k for k in range(s.k_min, s.k_max + 1) if k <= distinct]
             if not ks:
-                raise ValueError(
+                raise DataError(
                     f"only {distinct} distinct customers: cannot make {s.k_min} segments"
                 )
         with threadpool_limits(limits=1):  # many small fits: threads only add overhead
@@ -359,7 +367,7 @@ class Segmenter:
     ) -> dict[str, Any]:
         s = self.settings
         row = next(r for r in evidence if r.k == chosen)
-        metrics: dict[str, Any] = _json_safe(
+        metrics: dict[str, Any] = json_safe(
             {
                 "columns": self.columns_,
                 "constant_columns": constant,
@@ -397,13 +405,13 @@ class Segmenter:
 
     # ------------------------------------------------------------------ assigning
 
-    def assign(self, frame: FeatureFrame) -> SegmentAssignment:
+    def _predict(self, frame: FeatureFrame) -> SegmentAssignment:
         """Nearest stored centroid for every row; the frame must have the fitted columns."""
         if list(frame.columns) != self.columns_:
             missing = [c for c in self.columns_ if c not in frame.columns]
             extra = [c for c in frame.columns if c not in self.columns_]
             detail = f"missing {missing}, unexpected {extra}" if missing or extra else "order"
-            raise ValueError(
+            raise DataError(
                 f"the segmenter was fitted on columns {self.columns_}; got {list(frame.columns)} "
                 f"({detail} differs)"
             )
@@ -413,33 +421,23 @@ class Segmenter:
 
     # ------------------------------------------------------------------ persistence
 
-    def to_files(self) -> dict[str, bytes]:
-        state = {
-            "format_version": FORMAT_VERSION,
+    def _state(self) -> dict[str, Any]:
+        return {
             "seed": self.seed,
             "settings": self.settings.model_dump(mode="json"),
             "columns": self.columns_,
             "transform": self.transform_.to_state(),
             "centroids": self.centroids_.tolist(),
             "segments": [asdict(p) for p in self.segments_],
-            "metrics": self.metrics_,
         }
-        text = json.dumps(_json_safe(state), sort_keys=True, allow_nan=False, indent=1)
-        return {FILE_NAME: text.encode("utf-8")}
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes]) -> Self:
-        if FILE_NAME not in files:
-            raise ValueError(f"segment model files lack {FILE_NAME}")
-        state = json.loads(files[FILE_NAME].decode("utf-8"))
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported segment model format {state.get('format_version')}")
+    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
         obj = cls(SegmentSettings.model_validate(state["settings"]), int(state["seed"]))
         obj.columns_ = [str(c) for c in state["columns"]]
         obj.transform_ = RobustTransform.from_state(state["transform"])
         obj.centroids_ = np.array(state["centroids"], dtype=np.float64)
         obj.segments_ = [SegmentProfile(**p) for p in state["segments"]]
-        obj.metrics_ = state["metrics"]
         return obj
 
 
@@ -502,16 +500,3 @@ def _ordinal(k: int) -> str:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
-
-
-def _json_safe(value: Any) -> Any:
-    """Floats that are not finite become None; numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    return value

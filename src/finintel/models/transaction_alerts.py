@@ -26,27 +26,27 @@ NULL is skipped and listed in `metrics_["skipped_components"]`. Rows without
 identical timestamps by amount, direction, channel and category).
 
 Example:
-    >>> alerter = TransactionAlerter(TransactionAlertSettings(), seed=0)  # doctest: +SKIP
-    >>> alerter.fit(con, "clean_transactions", "customer_segments")  # doctest: +SKIP
-    >>> alerter.alerts(con, "clean_transactions", "customer_segments")  # doctest: +SKIP
-    'transaction_alerts'
+    >>> tables = TransactionTables(con)  # doctest: +SKIP
+    >>> alerter = TransactionAlerter(TransactionAlertSettings()).fit(tables)  # doctest: +SKIP
+    >>> alerter.predict(tables).table.column_names[:3]  # doctest: +SKIP
+    ['transaction_id', 'customer_id', 'timestamp']
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
 import duckdb
+import pyarrow as pa
 
+from finintel.errors import DataError
+from finintel.models.base import FinintelModel, check_is_fitted
 from finintel.settings.anomaly import TransactionAlertSettings, alert_count
 from finintel.sql import quote_ident
 
-STATE_FILE = "transaction_alerts.json"
-FORMAT_VERSION = 1
 COMPONENTS = (
     "amount",
     "segment_amount",
@@ -64,6 +64,7 @@ REASON_LEVEL = 0.5
 ORDINARY_QUANTILE = 0.95
 NORMALISER_QUANTILE = 0.999
 _WORK = "_fi_tx_components"
+_ALERTS = "_fi_tx_alerts"
 _SEGMENT_STATS = "_fi_tx_segment_amounts"
 _CATEGORY_STATS = "_fi_tx_category_amounts"
 # A category's amounts are a reference only with this many training transactions of a direction.
@@ -76,8 +77,29 @@ PRIOR_WEIGHT = 2.0
 MIN_SHARE = 1e-4  # population share of a level never seen at fit time
 
 
-class TransactionAlerter:
+@dataclass(frozen=True)
+class TransactionTables:
+    """The alerter's input: transactions (and each customer's segment) in an engine connection."""
+
+    con: duckdb.DuckDBPyConnection
+    transactions: str = "clean_transactions"
+    segments: str | None = "customer_segments"
+
+
+@dataclass(frozen=True)
+class TransactionAlerts:
+    """The alerter's output: the flagged transactions with score and reasons, highest first."""
+
+    table: pa.Table
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+
+class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
     """Scores every transaction and keeps those above a fit-time threshold as alerts."""
+
+    part = "transaction_alerts"
 
     def __init__(self, settings: TransactionAlertSettings | None = None, seed: int = 0) -> None:
         self.settings = settings or TransactionAlertSettings()
@@ -86,19 +108,14 @@ class TransactionAlerter:
         self._kept_inputs: list[Any] | None = None
 
     # ---------------------------------------------------------------- fit
-    def fit(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        transactions: str = "clean_transactions",
-        segments: str | None = "customer_segments",
-        keep_for_alerts: bool = False,
-    ) -> Self:
+    def fit(self, data: TransactionTables, keep_for_alerts: bool = False) -> Self:
         """Learn the statistics, normalisers and threshold from the training transactions.
 
         With `keep_for_alerts`, the per-transaction work table stays in the connection, and the
-        next `alerts()` or `scores()` on unchanged inputs (same row counts and content hashes)
-        uses it instead of computing every component a second time.
+        next `predict()` or `decision_function()` on unchanged inputs (same row counts and
+        content hashes) uses it instead of computing every component a second time.
         """
+        con, transactions, segments = data.con, data.transactions, data.segments
         self._kept_inputs = None
         available = _available_columns(con, transactions)
         n_rows = int(_one(con, f"SELECT count(*) FROM {quote_ident(transactions)}"))
@@ -230,51 +247,41 @@ class TransactionAlerter:
         return {k: v for k, v in given.items() if k not in skipped}
 
     # ---------------------------------------------------------------- alerts
-    def alerts(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        transactions: str = "clean_transactions",
-        segments: str | None = "customer_segments",
-        target: str = "transaction_alerts",
-    ) -> str:
-        """Create `target`: the transactions at or above the threshold, with reasons."""
+    def _predict(self, data: TransactionTables) -> TransactionAlerts:
+        """The transactions at or above the threshold, with reasons."""
+        con = data.con
         if not self.active:
-            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(target)} ({_ALERT_COLUMNS})")
-            return target
-        self._fitted_components(con, transactions, segments)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_ALERTS} ({_ALERT_COLUMNS})")
+            table = con.sql(f"SELECT * FROM {_ALERTS}").to_arrow_table()
+            con.execute(f"DROP TABLE {_ALERTS}")
+            return TransactionAlerts(table)
+        self._fitted_components(con, data.transactions, data.segments)
         score = _score_sql(self.normalisers_, self.weights_)
         reasons = _reasons_sql(self.normalisers_, self.settings)
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(target)} AS "
+        table = con.sql(
             "SELECT tx_key AS transaction_id, customer_id, ts AS timestamp, tx_amount AS amount, "
             "direction, "
             f"channel, category, segment_id, alert_score, {reasons} AS reasons "
             f"FROM (SELECT *, {score} AS alert_score FROM {_WORK}) "
             f"WHERE alert_score >= {self.threshold_!r} "
             "ORDER BY alert_score DESC, transaction_id"
-        )
+        ).to_arrow_table()
         con.execute(f"DROP TABLE IF EXISTS {_WORK}")
-        return target
+        return TransactionAlerts(table)
 
-    def scores(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        transactions: str = "clean_transactions",
-        segments: str | None = "customer_segments",
-        target: str = "transaction_scores",
-    ) -> str:
-        """Create `target` with every transaction's key, components and alert_score."""
+    def decision_function(self, data: TransactionTables) -> pa.Table:
+        """Every transaction's key, components and alert_score (alerts or not), by key."""
+        check_is_fitted(self)
         if not self.active:
-            raise ValueError("this alerter was fitted without transactions and scores none")
-        self._fitted_components(con, transactions, segments)
+            raise DataError("this alerter was fitted without transactions and scores none")
+        self._fitted_components(data.con, data.transactions, data.segments)
         score = _score_sql(self.normalisers_, self.weights_)
-        con.execute(
-            f"CREATE OR REPLACE TABLE {quote_ident(target)} AS SELECT tx_key AS transaction_id, "
-            f"customer_id, {', '.join(COMPONENTS)}, {score} AS alert_score FROM {_WORK} "
-            "ORDER BY transaction_id"
-        )
-        con.execute(f"DROP TABLE IF EXISTS {_WORK}")
-        return target
+        table = data.con.sql(
+            f"SELECT tx_key AS transaction_id, customer_id, {', '.join(COMPONENTS)}, "
+            f"{score} AS alert_score FROM {_WORK} ORDER BY transaction_id"
+        ).to_arrow_table()
+        data.con.execute(f"DROP TABLE IF EXISTS {_WORK}")
+        return table
 
     def _fitted_components(
         self, con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
@@ -303,9 +310,8 @@ class TransactionAlerter:
         )
 
     # ---------------------------------------------------------------- files
-    def to_files(self) -> dict[str, bytes]:
-        state = {
-            "format_version": FORMAT_VERSION,
+    def _state(self) -> dict[str, Any]:
+        return {
             "settings": self.settings.model_dump(mode="json"),
             "seed": self.seed,
             "available_columns": self.available_columns_,
@@ -316,26 +322,19 @@ class TransactionAlerter:
             "normalisers": self.normalisers_,
             "weights": self.weights_,
             "threshold": self.threshold_,
-            "metrics": self.metrics_,
         }
-        return {STATE_FILE: json.dumps(state, sort_keys=True, allow_nan=False).encode()}
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes]) -> Self:
-        state = json.loads(files[STATE_FILE])
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported transaction alert format {state.get('format_version')}")
+    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
         obj = cls(TransactionAlertSettings.model_validate(state["settings"]), int(state["seed"]))
         obj.available_columns_ = {k: bool(v) for k, v in state["available_columns"].items()}
         obj.skipped_ = dict(state["skipped"])
         obj.segment_stats_ = list(state["segment_stats"])
-        # absent from bundles saved before the category_amount component: it stays silent
-        obj.category_stats_ = list(state.get("category_stats", []))
+        obj.category_stats_ = list(state["category_stats"])
         obj.population_ = list(state["population"])
         obj.normalisers_ = {k: (float(v[0]), float(v[1])) for k, v in state["normalisers"].items()}
         obj.weights_ = {k: float(v) for k, v in state["weights"].items()}
         obj.threshold_ = None if state["threshold"] is None else float(state["threshold"])
-        obj.metrics_ = state["metrics"]
         return obj
 
 
@@ -430,7 +429,7 @@ def _available_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, 
     present = {d[0] for d in described}
     for required in ("customer_id", "timestamp", "amount"):
         if required not in present:
-            raise KeyError(f"the transactions table has no {required!r} column")
+            raise DataError(f"the transactions table has no {required!r} column")
     counts = {}
     for name in OPTIONAL:
         if name in present:

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from finintel.errors import DataError
+
 FloatArray = npt.NDArray[np.float64]
 
 # Units (from the feature catalog) whose values are heavy-tailed and get a signed log.
@@ -83,7 +85,7 @@ class RobustTransform:
     def transform(self, values: FloatArray) -> FloatArray:
         """Transformed copy of `values` (columns in the fitted order); NaN becomes 0."""
         if values.shape[1] != len(self.specs_):
-            raise ValueError(f"expected {len(self.specs_)} columns, got {values.shape[1]}")
+            raise DataError(f"expected {len(self.specs_)} columns, got {values.shape[1]}")
         out = np.empty_like(values, dtype=np.float64)
         for j, spec in enumerate(self.specs_):
             col = values[:, j].astype(np.float64)

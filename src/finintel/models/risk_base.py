@@ -1,0 +1,242 @@
+"""The shared base of the two risk modes: outputs, the 0-100 scale, bands and reasons.
+
+`finintel.models.composite` (unsupervised) and `finintel.models.scorecard` (supervised) both
+build on this module; `finintel.models.risk` is the front door that picks one. Keeping the
+shared parts here means the front door imports the modes and nothing imports it back.
+
+Example:
+    >>> import numpy as np
+    >>> from finintel.settings.risk import RiskSettings
+    >>> bands, actions = assign_bands(np.array([10.0, 95.0]), RiskSettings().bands)
+    >>> bands.tolist()
+    ['Low', 'Critical']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from finintel.errors import DataError, ModelStateError
+from finintel.models.base import FinintelModel
+from finintel.models.explain import (
+    ValueLabels,
+    feature_unit,
+    format_value,
+    population_phrase,
+    value_label,
+)
+from finintel.models.frame import FeatureFrame
+from finintel.settings.risk import RiskBand, RiskSettings
+
+FloatArray = npt.NDArray[np.float64]
+
+MAX_REASONS = 3
+
+
+@dataclass(frozen=True)
+class RiskScores:
+    """Risk outputs aligned with the scored frame's rows."""
+
+    ids: npt.NDArray[np.object_]
+    risk_score: FloatArray
+    risk_band: npt.NDArray[np.object_]
+    risk_action: npt.NDArray[np.object_]
+    risk_reasons: npt.NDArray[np.object_]
+    probability_of_default: FloatArray
+    mode: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def columns(self) -> dict[str, pa.Array]:
+        """The risk result columns; `probability_of_default` only from a supervised model."""
+        columns = {
+            "risk_score": pa.array(self.risk_score, pa.float64()),
+            "risk_band": pa.array(list(self.risk_band), pa.string()),
+            "risk_action": pa.array(list(self.risk_action), pa.string()),
+            "risk_reasons": pa.array(list(self.risk_reasons), pa.string()),
+        }
+        if self.mode == "supervised":
+            columns["probability_of_default"] = pa.array(self.probability_of_default, pa.float64())
+        return columns
+
+
+class RiskModel(FinintelModel[FeatureFrame, RiskScores]):
+    """What both modes are: a model of part "risk" that says its `mode`."""
+
+    part = "risk"
+    mode: ClassVar[str]
+
+    @classmethod
+    def check_mode(cls, state: dict[str, Any]) -> None:
+        """Refuse a stored state of the other mode."""
+        if state.get("mode") != cls.mode:
+            raise ModelStateError(f"the risk model's state holds a {state.get('mode')} model")
+
+
+def require_columns(frame: FeatureFrame, columns: Sequence[str]) -> None:
+    """Refuse a frame that lacks a column the fitted model reads."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the risk model was fitted with column(s) {missing} that this feature table "
+            f"does not have; build the features the same way as for fitting"
+        )
+
+
+# ---------------------------------------------------------------------------- the 0-100 scale
+
+
+class PercentScale:
+    """Mid-rank percentile (0-100) of values in a fitted population, from stored quantiles.
+
+    A value inside a run of ties (many customers with 0 overdraft days) gets the middle of the
+    run, so a tie neither pushes a score up nor down. NaN stays NaN.
+
+    Example:
+        >>> scale = PercentScale().fit(np.array([0.0, 0.0, 0.0, 1.0, 2.0]))
+        >>> [round(float(v)) for v in scale.transform(np.array([0.0, 2.0, 5.0]))]
+        [30, 90, 100]
+    """
+
+    GRID = 1001
+
+    def fit(self, values: FloatArray) -> PercentScale:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            raise ValueError("cannot fit a percentile scale without finite values")
+        self.quantiles_ = [
+            float(v)
+            for v in np.quantile(finite, np.linspace(0, 1, self.GRID), method="inverted_cdf")
+        ]
+        return self
+
+    def transform(self, values: FloatArray) -> FloatArray:
+        q = np.asarray(self.quantiles_, dtype=np.float64)
+        grid = np.linspace(0.0, 100.0, len(q))
+        unique, first = np.unique(q, return_index=True)
+        last = len(q) - 1 - np.unique(q[::-1], return_index=True)[1]
+        if unique.size == 1:
+            low = np.where(values < unique[0], 0.0, np.where(values > unique[0], 100.0, 50.0))
+            return np.where(np.isfinite(values), low, np.nan)
+        low = np.interp(values, unique, grid[first], left=0.0, right=100.0)
+        high = np.interp(values, unique, grid[last], left=0.0, right=100.0)
+        return np.where(np.isfinite(values), (low + high) / 2.0, np.nan)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"quantiles": self.quantiles_}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> PercentScale:
+        obj = cls()
+        obj.quantiles_ = [float(v) for v in state["quantiles"]]
+        return obj
+
+
+# ---------------------------------------------------------------------------- bands and reasons
+
+
+def assign_bands(
+    scores: FloatArray, bands: Sequence[RiskBand]
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+    """The band (the last whose min_score the score reaches) and its action, per customer."""
+    cuts = np.array([b.min_score for b in bands], dtype=np.float64)
+    index = np.searchsorted(cuts, scores, side="right") - 1
+    index = np.clip(index, 0, len(bands) - 1)
+    names = np.array([b.name for b in bands], dtype=object)
+    actions = np.array([b.action for b in bands], dtype=object)
+    return names[index], actions[index]
+
+
+def band_counts(bands: npt.NDArray[np.object_], settings: RiskSettings) -> dict[str, int]:
+    return {b.name: int(np.sum(bands == b.name)) for b in settings.bands}
+
+
+def describe_value(
+    column: str | None, name: str, value: float, labels: ValueLabels | None = None
+) -> str:
+    """A factor's value in plain words: the source's words for a coded column, else the
+    column's unit when the factor is one column."""
+    key = column or name
+    if (
+        value_label(labels, key, value) is None
+        and feature_unit(key) == "as given"
+        and math.isfinite(value)
+        and float(value).is_integer()
+        and abs(value) < 1e6
+    ):
+        return f"{int(value)}"
+    return format_value(key, value, labels)
+
+
+PhraseMaker = Callable[[int, npt.NDArray[np.intp]], Sequence[str]]
+
+
+def reason_strings(pushes: FloatArray, phrases_for: PhraseMaker) -> npt.NDArray[np.object_]:
+    """Join the phrases of the (up to three) factors with the largest positive push per row.
+
+    `pushes[i, j]` is how much factor j raised customer i's risk (<= 0: it did not);
+    `phrases_for(j, rows)` gives the plain-words text of factor j for those customers. It is
+    asked only for the customers whose reasons name factor j, so text is built for at most
+    three factors per customer instead of for every factor.
+
+    Example:
+        >>> pushes = np.array([[2.0, 5.0], [-1.0, 0.0]])
+        >>> reason_strings(pushes, lambda j, rows: [f"f{j} row {i}" for i in rows]).tolist()
+        ['f1 row 0; f0 row 0', '']
+    """
+    n, k = pushes.shape
+    out = np.full(n, "", dtype=object)
+    if k == 0:
+        return out
+    # stable order: the largest push first, ties by factor order; pushes <= 0 sort last
+    order = np.argsort(-np.where(pushes > 0, pushes, -np.inf), axis=1, kind="stable")
+    top = order[:, :MAX_REASONS]
+    named = np.take_along_axis(pushes, top, axis=1) > 0  # a prefix of each row
+    texts = np.full(top.shape, "", dtype=object)
+    for j in range(k):
+        slots = named & (top == j)  # at most one slot per row
+        rows = np.nonzero(slots.any(axis=1))[0]
+        if rows.size:
+            texts[slots] = np.asarray(list(phrases_for(j, rows)), dtype=object)
+    for i in np.nonzero(named[:, 0])[0]:
+        out[i] = "; ".join(texts[i, : int(named[i].sum())])
+    return out
+
+
+def factor_phrases(
+    label: str,
+    column: str | None,
+    name: str,
+    values: FloatArray,
+    percentiles: FloatArray,
+    labels: ValueLabels | None = None,
+) -> list[str]:
+    """ "<label> <value>, <population phrase>" for every customer (computed once per value)."""
+    cache: dict[tuple[float, float], str] = {}
+    out = []
+    for v, p in zip(values.tolist(), percentiles.tolist(), strict=True):
+        key = (v, p)
+        text = cache.get(key)
+        if text is None:
+            if math.isnan(v):
+                text = f"{label} missing"
+            else:
+                words = describe_value(column, name, v, labels)
+                text = f"{label} {words}, {population_phrase(p)}"
+            cache[key] = text
+        out.append(text)
+    return out
+
+
+def score_summary(scores: FloatArray) -> dict[str, float]:
+    """Quantiles of the score at fit time, for the report."""
+    q = np.percentile(scores, [10, 25, 50, 75, 90])
+    return {f"p{p}": round(float(v), 4) for p, v in zip((10, 25, 50, 75, 90), q, strict=True)}
