@@ -15,7 +15,7 @@ from finintel.models.anomaly import (
     default_features,
 )
 from finintel.models.base import STATE_FILE
-from finintel.models.detectors import ECODDetector, EmpiricalCDF
+from finintel.models.detectors import ECODDetector
 from finintel.models.explain import feature_label
 from finintel.models.frame import FeatureFrame
 from finintel.settings.anomaly import AnomalySettings
@@ -152,15 +152,6 @@ def test_deterministic_and_exact_round_trip(
     np.testing.assert_array_equal(loaded.anomaly_score, first.anomaly_score)
     np.testing.assert_array_equal(loaded.is_anomaly, first.is_anomaly)
     assert list(loaded.anomaly_reasons) == list(first.anomaly_reasons)
-
-
-def test_ecdf_is_exact_in_the_tails() -> None:
-    values = np.arange(100_000, dtype=np.float64)
-    cdf = EmpiricalCDF().fit(values)
-    assert len(cdf.knots_) < 1_500
-    top = np.array([99_999.0, 99_990.0, 5.0])
-    np.testing.assert_allclose(cdf.right(top), [1e-5, 1e-4, 0.99995])
-    np.testing.assert_allclose(cdf.left(np.array([0.0, 9.0, -1.0])), [1e-5, 1e-4, 0.0])
 
 
 def test_ecod_scores_from_training_data_only() -> None:

@@ -15,7 +15,7 @@ from finintel.models.base import STATE_FILE
 from finintel.models.composite import CompositeRisk
 from finintel.models.frame import FeatureFrame
 from finintel.models.risk import fit_risk, load_risk
-from finintel.models.risk_base import PercentScale, RiskScores, assign_bands, reason_strings
+from finintel.models.risk_base import RiskScores, assign_bands, reason_strings
 from finintel.models.risk_factors import BUILTIN_FACTORS, evaluate_factors
 from finintel.settings.risk import RiskBand, RiskFactorSpec, RiskSettings
 
@@ -258,13 +258,6 @@ def test_no_usable_factor_is_a_clear_error() -> None:
 
 
 # ------------------------------------------------------------------------- scale, bands, mode
-
-
-def test_percent_scale_gives_ties_their_middle_rank() -> None:
-    scale = PercentScale().fit(np.array([0.0] * 8 + [1.0, 2.0]))
-    got = scale.transform(np.array([0.0, 1.0, 2.0, -1.0, 3.0, np.nan]))
-    np.testing.assert_allclose(got[:5], [40.0, 85.0, 95.0, 0.0, 100.0], atol=0.1)
-    assert np.isnan(got[5])
 
 
 def test_custom_bands_and_actions() -> None:

@@ -9,7 +9,7 @@ import pytest
 from finintel.errors import DataError
 from finintel.models.explain import feature_label, format_value, population_phrase
 from finintel.models.frame import FeatureFrame, load_frame
-from finintel.models.transform import PercentileReference, RobustTransform
+from finintel.models.transform import RobustTransform
 
 
 def test_one_outlier_does_not_stretch_the_scale() -> None:
@@ -48,19 +48,6 @@ def test_constant_column_gets_unit_scale_and_state_round_trips_exactly() -> None
     assert np.abs(t.transform(values * 100)).max() == 4.0
     with pytest.raises(DataError, match="expected 2 columns, got 1"):
         t.transform(values[:, :1])
-
-
-def test_percentile_reference_places_values_and_handles_ties() -> None:
-    values = np.concatenate([np.zeros(80), np.arange(1.0, 21.0)]).reshape(-1, 1)
-    ref = PercentileReference().fit(values, ["overdraft_days"])
-    pct = ref.percentile("overdraft_days", np.array([0.0, 20.0, 50.0, np.nan]))
-    assert pct[0] == pytest.approx(80.0, abs=1.0)
-    assert pct[1] == 100.0 and pct[2] == 100.0
-    assert np.isnan(pct[3])
-    again = PercentileReference.from_state(ref.to_state())
-    assert np.array_equal(
-        again.percentile("overdraft_days", pct[:3]), ref.percentile("overdraft_days", pct[:3])
-    )
 
 
 def test_load_frame_reads_numbers_by_customer_and_nulls_as_nan() -> None:

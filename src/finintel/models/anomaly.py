@@ -40,10 +40,10 @@ from finintel.models.detectors import (
     DETECTOR_TYPES,
     Detector,
     ECODDetector,
-    EmpiricalCDF,
     IsolationForestDetector,
     RobustDistanceDetector,
 )
+from finintel.models.distribution import TrainingDistribution
 from finintel.models.explain import (
     ValueLabels,
     feature_label,
@@ -53,7 +53,7 @@ from finintel.models.explain import (
     population_phrase,
 )
 from finintel.models.frame import FeatureFrame
-from finintel.models.transform import PercentileReference, RobustTransform
+from finintel.models.transform import RobustTransform
 from finintel.settings.anomaly import AnomalySettings, alert_count
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,6 +96,9 @@ COMBINE_WHY = {
         "confident detector decides (ties broken by the mean); see docs/anomalies.md"
     ),
 }
+
+# Grid points of the reference quantiles a reason places a value with (every whole percent).
+REFERENCE_POINTS = 101
 
 # A feature is named in a reason when it sits at least this many robust SDs from typical.
 REASON_MIN_SDS = 2.0
@@ -175,10 +178,13 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         raw = frame.select(features).values
         transform = RobustTransform().fit(raw, features, feature_units(features))
         x = self._clip(transform.transform(raw))
-        reference = PercentileReference().fit(raw, features)
+        reference = {
+            name: TrainingDistribution.on_grid(raw[:, j], REFERENCE_POINTS, "linear")
+            for j, name in enumerate(features)
+        }
         detectors = [d.fit(x) for d in ensemble(s, self.seed)]
         train_scores = [d.score(x) for d in detectors]
-        ecdfs = [EmpiricalCDF().fit(v) for v in train_scores]
+        ecdfs = [TrainingDistribution.of_ranks(v) for v in train_scores]
         combined = combine(
             np.column_stack([e.percentile(v) for e, v in zip(ecdfs, train_scores, strict=True)]),
             s.combine,
@@ -279,12 +285,12 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         parts, words = [], self.value_labels_
         for j in picked:
             name = self.features_[j]
-            pct = self.reference_.percentile(name, np.array([raw[j]]))[0]
+            pct = self.reference_[name].at_or_below(np.array([raw[j]]))[0]
             side = "above" if z[j] > 0 else "below"
             parts.append(
                 f"{feature_label(name)} {format_value(name, float(raw[j]), words)}, "
                 f"{_sds(abs(float(z[j])))} robust SDs {side} typical "
-                f"(median {format_value(name, self.reference_.median(name), words)}, "
+                f"(median {format_value(name, self.reference_[name].median(), words)}, "
                 f"{population_phrase(float(pct))})"
             )
         return "; ".join(parts)
@@ -297,7 +303,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             "features": self.features_,
             "value_labels": self.value_labels_,
             "transform": self.transform_.to_state(),
-            "reference": self.reference_.to_state(),
+            "reference": {name: r.to_state() for name, r in self.reference_.items()},
             "detectors": [
                 {"name": d.name, "state": d.to_state(), "score_cdf": e.to_state()}
                 for d, e in zip(self.detectors_, self.score_ecdfs_, strict=True)
@@ -314,7 +320,9 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         obj.features_ = list(state["features"])
         obj.value_labels_ = dict(state["value_labels"])
         obj.transform_ = RobustTransform.from_state(state["transform"])
-        obj.reference_ = PercentileReference.from_state(state["reference"])
+        obj.reference_ = {
+            name: TrainingDistribution.from_state(r) for name, r in state["reference"].items()
+        }
         detectors: list[Detector] = []
         for entry in state["detectors"]:
             kind = DETECTOR_TYPES.get(entry["name"])
@@ -324,7 +332,9 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
                 )
             detectors.append(kind.from_state(entry["state"], files))
         obj.detectors_ = detectors
-        obj.score_ecdfs_ = [EmpiricalCDF.from_state(e["score_cdf"]) for e in state["detectors"]]
+        obj.score_ecdfs_ = [
+            TrainingDistribution.from_state(e["score_cdf"]) for e in state["detectors"]
+        ]
         obj.threshold_ = float(state["threshold"])
         return obj
 

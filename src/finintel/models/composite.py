@@ -33,15 +33,16 @@ import numpy as np
 import numpy.typing as npt
 
 from finintel.errors import DataError
+from finintel.models.distribution import TrainingDistribution as Scale
 from finintel.models.explain import ValueLabels, labels_for
 from finintel.models.frame import FeatureFrame, FloatArray
 from finintel.models.risk_base import (
-    PercentScale,
     RiskModel,
     RiskScores,
     assign_bands,
     band_counts,
     factor_phrases,
+    percent_scale,
     reason_strings,
     require_columns,
     score_summary,
@@ -93,9 +94,9 @@ class CompositeRisk(RiskModel):
                 + "; ".join(f"{k}: {v}" for k, v in sorted(unavailable.items()))
             )
         values = evaluated.values[:, columns]
-        scales = [PercentScale().fit(values[:, j]) for j in range(len(specs))]
+        scales = [percent_scale(values[:, j]) for j in range(len(specs))]
         composite, _ = _composite(specs, scales, values)
-        score_scale = PercentScale().fit(composite)
+        score_scale = percent_scale(composite)
 
         self.factors_ = specs
         self.factor_scales_ = scales
@@ -154,7 +155,7 @@ class CompositeRisk(RiskModel):
             raise DataError(f"risk factors could not be evaluated: {evaluated.unavailable}")
         values = evaluated.values
         composite, risk_pct = _composite(self.factors_, self.factor_scales_, values)
-        risk_score = self.score_scale_.transform(composite)
+        risk_score = self.score_scale_.midrank(composite)
         band, action = assign_bands(risk_score, self.settings.bands)
         total_weight = sum(s.weight for s in self.factors_)
         weights = np.array([s.weight for s in self.factors_]) / total_weight
@@ -162,7 +163,7 @@ class CompositeRisk(RiskModel):
 
         def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
             spec, column = self.factors_[j], values[rows, j]
-            percentiles = self.factor_scales_[j].transform(column)
+            percentiles = self.factor_scales_[j].midrank(column)
             return factor_phrases(
                 spec.label, bare_column(spec), spec.name, column, percentiles, self.value_labels_
             )
@@ -200,18 +201,18 @@ class CompositeRisk(RiskModel):
         obj.columns_ = list(state["columns"])
         obj.value_labels_ = dict(state["value_labels"])
         obj.factors_ = [RiskFactorSpec.model_validate(f) for f in state["factors"]]
-        obj.factor_scales_ = [PercentScale.from_state(s) for s in state["factor_scales"]]
-        obj.score_scale_ = PercentScale.from_state(state["score_scale"])
+        obj.factor_scales_ = [Scale.from_state(s) for s in state["factor_scales"]]
+        obj.score_scale_ = Scale.from_state(state["score_scale"])
         return obj
 
 
 def _composite(
-    specs: list[RiskFactorSpec], scales: list[PercentScale], values: FloatArray
+    specs: list[RiskFactorSpec], scales: list[Scale], values: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """The composite (weighted mean of available risk percentiles) and the risk percentiles."""
     risk = np.empty_like(values)
     for j, (spec, scale) in enumerate(zip(specs, scales, strict=True)):
-        pct = scale.transform(values[:, j])
+        pct = scale.midrank(values[:, j])
         risk[:, j] = pct if spec.direction == "higher_is_riskier" else 100.0 - pct
     weights = np.array([s.weight for s in specs], dtype=np.float64)
     have = np.isfinite(risk)

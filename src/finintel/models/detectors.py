@@ -14,7 +14,7 @@ are fitted once, and score new rows from fit-time state only.
   Cumulative Distribution Functions"), implemented here rather than taken from PyOD because
   PyOD's `decision_function` refits the empirical CDFs on training + scoring data, which would
   make a customer's score depend on who else is in the scoring batch. Here the ECDFs come from
-  the training data only and are stored compactly as `EmpiricalCDF` knots.
+  the training data only and are stored compactly as `TrainingDistribution` rank sketches.
 
 Example:
     >>> import numpy as np
@@ -39,16 +39,12 @@ from scipy import stats
 from sklearn.covariance import LedoitWolf
 from sklearn.ensemble import IsolationForest
 
-from finintel.errors import DataError, ModelStateError
+from finintel.errors import ModelStateError
+from finintel.models.distribution import TAIL_KNOTS, UNIFORM_KNOTS, TrainingDistribution
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# Knots kept by `EmpiricalCDF`: a uniform grid over the body and a log-spaced grid into both
-# tails (down to single values at the extremes), so tail probabilities stay exact where
-# -log(p) is large and the stored state stays small for any number of customers.
-_UNIFORM_KNOTS = 501
-_TAIL_KNOTS = 200
 
 # skops types the Isolation Forest file may contain; anything else is refused at load time.
 TRUSTED_FOREST_TYPES = [
@@ -81,95 +77,6 @@ class Detector(Protocol):
     def from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self: ...
 
 
-class EmpiricalCDF:
-    """A stored empirical CDF of training values, exact in the tails, gridded in the body.
-
-    `left(x)` = share of training values <= x, `right(x)` = share >= x (both step functions,
-    exact at every knot, and every one of the most extreme values is a knot);
-    `percentile(x)` interpolates `left` linearly between knots (a smooth rank).
-
-    Example:
-        >>> import numpy as np
-        >>> cdf = EmpiricalCDF().fit(np.arange(1.0, 11.0))
-        >>> float(cdf.left(np.array([3.0]))[0]), float(cdf.right(np.array([3.0]))[0])
-        (0.3, 0.8)
-    """
-
-    def fit(self, values: FloatArray) -> EmpiricalCDF:
-        ordered = np.sort(values[np.isfinite(values)])
-        n = len(ordered)
-        if n == 0:
-            raise DataError("an empirical CDF needs at least one finite value")
-        tail = np.floor(n * np.logspace(np.log10(1.0 / n), np.log10(0.5), _TAIL_KNOTS))
-        picks = np.concatenate(
-            [np.round(np.linspace(0, n - 1, _UNIFORM_KNOTS)), tail, n - 1 - tail, [0, n - 1]]
-        )
-        knots = np.unique(ordered[np.clip(picks, 0, n - 1).astype(np.int64)])
-        self.n_ = n
-        self.knots_ = knots
-        self.n_le_ = np.searchsorted(ordered, knots, side="right").astype(np.int64)
-        self.n_ge_ = (n - np.searchsorted(ordered, knots, side="left")).astype(np.int64)
-        return self
-
-    def left(self, x: FloatArray) -> FloatArray:
-        """Share of training values <= x (0 below the training minimum)."""
-        idx = np.searchsorted(self.knots_, x, side="right") - 1
-        counts = np.where(idx >= 0, self.n_le_[np.clip(idx, 0, None)], 0)
-        return counts.astype(np.float64) / self.n_
-
-    def right(self, x: FloatArray) -> FloatArray:
-        """Share of training values >= x (0 above the training maximum)."""
-        idx = np.searchsorted(self.knots_, x, side="left")
-        inside = idx < len(self.knots_)
-        counts = np.where(inside, self.n_ge_[np.clip(idx, 0, len(self.knots_) - 1)], 0)
-        return counts.astype(np.float64) / self.n_
-
-    def tail_surprise(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """-log of `left(x)` and of `right(x)`, each at least 1/n (the rarest training value).
-
-        Looked up in per-knot tables, so a value gets the same bits whether it is scored
-        alone or in a batch (a vectorised log can round a lone value differently).
-        """
-        left_table, right_table = self._surprise_tables()
-        left = left_table[np.searchsorted(self.knots_, x, side="right")]
-        right = right_table[np.searchsorted(self.knots_, x, side="left")]
-        return left, right
-
-    def _surprise_tables(self) -> tuple[FloatArray, FloatArray]:
-        tables: tuple[FloatArray, FloatArray] | None = getattr(self, "_tables", None)
-        if tables is None:
-            # counts for "below every knot" (left) and "above every knot" (right) are 0
-            counts = np.concatenate([[0], self.n_le_, self.n_ge_, [0]]).astype(np.float64)
-            padded = np.concatenate([counts, np.ones(-len(counts) % 64)])  # whole SIMD blocks
-            surprise = -np.log(np.maximum(padded / self.n_, 1.0 / self.n_))[: len(counts)]
-            k = len(self.knots_)
-            tables = (surprise[: k + 1], surprise[k + 1 :])
-            self._tables = tables
-        return tables
-
-    def percentile(self, x: FloatArray) -> FloatArray:
-        """Smooth rank in the training distribution, 0-100."""
-        shares = self.n_le_.astype(np.float64) / self.n_
-        return 100.0 * np.interp(x, self.knots_, shares, left=0.0, right=1.0)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "n": self.n_,
-            "knots": self.knots_.tolist(),
-            "n_le": self.n_le_.tolist(),
-            "n_ge": self.n_ge_.tolist(),
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> EmpiricalCDF:
-        obj = cls()
-        obj.n_ = int(state["n"])
-        obj.knots_ = np.array(state["knots"], dtype=np.float64)
-        obj.n_le_ = np.array(state["n_le"], dtype=np.int64)
-        obj.n_ge_ = np.array(state["n_ge"], dtype=np.int64)
-        return obj
-
-
 class ECODDetector:
     """ECOD with training-only ECDFs: per feature, the tail chosen by the training skewness.
 
@@ -183,7 +90,7 @@ class ECODDetector:
     name = "ecod"
 
     def fit(self, x: FloatArray) -> Self:
-        cdfs = [EmpiricalCDF().fit(x[:, j]) for j in range(x.shape[1])]
+        cdfs = [TrainingDistribution.of_ranks(x[:, j]) for j in range(x.shape[1])]
         with warnings.catch_warnings():
             # a constant column has no skewness (scipy warns); it then counts as unskewed
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -210,8 +117,8 @@ class ECODDetector:
     def settings(self) -> dict[str, Any]:
         return {
             "ecdf": "training data only",
-            "uniform_knots": _UNIFORM_KNOTS,
-            "tail_knots": _TAIL_KNOTS,
+            "uniform_knots": UNIFORM_KNOTS,
+            "tail_knots": TAIL_KNOTS,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -226,7 +133,7 @@ class ECODDetector:
     @classmethod
     def from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
         obj = cls()
-        obj.cdfs_ = [EmpiricalCDF.from_state(c) for c in state["cdfs"]]
+        obj.cdfs_ = [TrainingDistribution.from_state(c) for c in state["cdfs"]]
         obj.skewness_ = np.array(state["skewness"], dtype=np.float64)
         return obj
 

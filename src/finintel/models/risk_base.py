@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from finintel.errors import DataError, ModelStateError
 from finintel.models.base import FinintelModel
+from finintel.models.distribution import TrainingDistribution
 from finintel.models.explain import (
     ValueLabels,
     feature_unit,
@@ -94,50 +95,19 @@ def require_columns(frame: FeatureFrame, columns: Sequence[str]) -> None:
 # ---------------------------------------------------------------------------- the 0-100 scale
 
 
-class PercentScale:
-    """Mid-rank percentile (0-100) of values in a fitted population, from stored quantiles.
+# Grid points of the risk scales: a percentile to 0.1.
+SCALE_POINTS = 1001
 
-    A value inside a run of ties (many customers with 0 overdraft days) gets the middle of the
-    run, so a tie neither pushes a score up nor down. NaN stays NaN.
+
+def percent_scale(values: FloatArray) -> TrainingDistribution:
+    """The training distribution a risk value is placed in by its mid-rank (`midrank`).
 
     Example:
-        >>> scale = PercentScale().fit(np.array([0.0, 0.0, 0.0, 1.0, 2.0]))
-        >>> [round(float(v)) for v in scale.transform(np.array([0.0, 2.0, 5.0]))]
+        >>> scale = percent_scale(np.array([0.0, 0.0, 0.0, 1.0, 2.0]))
+        >>> [round(float(v)) for v in scale.midrank(np.array([0.0, 2.0, 5.0]))]
         [30, 90, 100]
     """
-
-    GRID = 1001
-
-    def fit(self, values: FloatArray) -> PercentScale:
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            raise ValueError("cannot fit a percentile scale without finite values")
-        self.quantiles_ = [
-            float(v)
-            for v in np.quantile(finite, np.linspace(0, 1, self.GRID), method="inverted_cdf")
-        ]
-        return self
-
-    def transform(self, values: FloatArray) -> FloatArray:
-        q = np.asarray(self.quantiles_, dtype=np.float64)
-        grid = np.linspace(0.0, 100.0, len(q))
-        unique, first = np.unique(q, return_index=True)
-        last = len(q) - 1 - np.unique(q[::-1], return_index=True)[1]
-        if unique.size == 1:
-            low = np.where(values < unique[0], 0.0, np.where(values > unique[0], 100.0, 50.0))
-            return np.where(np.isfinite(values), low, np.nan)
-        low = np.interp(values, unique, grid[first], left=0.0, right=100.0)
-        high = np.interp(values, unique, grid[last], left=0.0, right=100.0)
-        return np.where(np.isfinite(values), (low + high) / 2.0, np.nan)
-
-    def to_state(self) -> dict[str, Any]:
-        return {"quantiles": self.quantiles_}
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> PercentScale:
-        obj = cls()
-        obj.quantiles_ = [float(v) for v in state["quantiles"]]
-        return obj
+    return TrainingDistribution.on_grid(values, SCALE_POINTS, "inverted_cdf")
 
 
 # ---------------------------------------------------------------------------- bands and reasons

@@ -44,15 +44,16 @@ import numpy as np
 import numpy.typing as npt
 
 from finintel.errors import ConfigError, DataError
+from finintel.models.distribution import TrainingDistribution
 from finintel.models.explain import ValueLabels, feature_label, labels_for, value_label
 from finintel.models.frame import FeatureFrame, FloatArray
 from finintel.models.risk_base import (
-    PercentScale,
     RiskModel,
     RiskScores,
     assign_bands,
     band_counts,
     factor_phrases,
+    percent_scale,
     reason_strings,
     require_columns,
     score_summary,
@@ -202,8 +203,8 @@ class ScorecardRisk(RiskModel):
         self.variables_ = [v for v in variables if v.name in used]
         self.card_ = card
         self.calibration_ = (slope, offset)
-        self.score_scale_ = PercentScale().fit(pd_all)
-        self.value_scales_ = [PercentScale().fit(values[:, names.index(b.name)]) for b in card.bins]
+        self.score_scale_ = percent_scale(pd_all)
+        self.value_scales_ = [percent_scale(values[:, names.index(b.name)]) for b in card.bins]
         self.columns_ = _columns_read(self.variables_, frame.columns)
         self.value_labels_ = labels_for(value_labels, self.columns_)
         scores = self._predict(frame)
@@ -304,7 +305,7 @@ class ScorecardRisk(RiskModel):
         linear = self.card_.intercept + contributions.sum(axis=1)
         slope, offset = self.calibration_
         pd = _sigmoid(slope * linear + offset)
-        risk_score = self.score_scale_.transform(pd)
+        risk_score = self.score_scale_.midrank(pd)
         band, action = assign_bands(risk_score, self.settings.bands)
 
         def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
@@ -313,7 +314,7 @@ class ScorecardRisk(RiskModel):
                 return _category_phrases(
                     variable.label, binned, column, self.value_labels_, variable.column
                 )
-            percentiles = self.value_scales_[j].transform(column)
+            percentiles = self.value_scales_[j].midrank(column)
             return factor_phrases(
                 variable.label,
                 variable.column,
@@ -375,8 +376,8 @@ class ScorecardRisk(RiskModel):
         )
         cal = state["calibration"]
         obj.calibration_ = (float(cal["slope"]), float(cal["intercept"]))
-        obj.score_scale_ = PercentScale.from_state(state["score_scale"])
-        obj.value_scales_ = [PercentScale.from_state(s) for s in state["value_scales"]]
+        obj.score_scale_ = TrainingDistribution.from_state(state["score_scale"])
+        obj.value_scales_ = [TrainingDistribution.from_state(s) for s in state["value_scales"]]
         return obj
 
 

@@ -7,8 +7,8 @@ cannot stretch the scale the way it stretches min-max scaling. Missing values be
 (0 after scaling). The fitted numbers are stored in the model bundle and reused unchanged on new
 data, so a scoring batch never refits them.
 
-`PercentileReference` keeps each column's training quantiles, so a value can be placed in the
-population ("above 95% of customers") without keeping the training data.
+Where a value sits in the population ("above 95% of customers") is the job of
+`finintel.models.distribution.TrainingDistribution`.
 
 Example:
     >>> import numpy as np
@@ -107,50 +107,6 @@ class RobustTransform:
             ColumnTransform(str(c["name"]), bool(c["log"]), float(c["center"]), float(c["scale"]))
             for c in state["columns"]
         ]
-        return obj
-
-
-class PercentileReference:
-    """Training quantiles (0, 1, ..., 100%) of each column, to place a value in the population.
-
-    Example:
-        >>> import numpy as np
-        >>> ref = PercentileReference().fit(np.arange(101.0).reshape(-1, 1), ["x"])
-        >>> float(ref.percentile("x", np.array([95.0]))[0])
-        95.0
-    """
-
-    def fit(self, values: FloatArray, columns: Sequence[str]) -> PercentileReference:
-        grid = np.linspace(0, 100, 101)
-        self.quantiles_: dict[str, list[float | None]] = {}
-        for j, name in enumerate(columns):
-            finite = values[:, j][np.isfinite(values[:, j])]
-            q = np.percentile(finite, grid) if finite.size else np.full(101, np.nan)
-            self.quantiles_[name] = [float(v) if np.isfinite(v) else None for v in q]
-        return self
-
-    def percentile(self, column: str, values: FloatArray) -> FloatArray:
-        """Share of the training population (0-100) at or below each value; NaN if unknown."""
-        q = np.array([np.nan if v is None else v for v in self.quantiles_[column]], dtype=float)
-        if not np.isfinite(q).all():
-            return np.full(values.shape, np.nan)
-        grid = np.linspace(0, 100, 101)
-        # ties in the quantiles (many zeros): a value equal to a tied run sits at its top
-        upper = np.interp(values, q, grid, left=0.0, right=100.0)
-        top = grid[np.searchsorted(q, values, side="right") - 1].clip(0, 100)
-        result = np.maximum(upper, np.where(values >= q[0], top, 0.0))
-        return np.where(np.isfinite(values), result, np.nan)
-
-    def median(self, column: str) -> float | None:
-        return self.quantiles_[column][50]
-
-    def to_state(self) -> dict[str, Any]:
-        return {"quantiles": self.quantiles_}
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> PercentileReference:
-        obj = cls()
-        obj.quantiles_ = {k: list(v) for k, v in state["quantiles"].items()}
         return obj
 
 
