@@ -15,22 +15,63 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Model default sets a feature can belong to (see `default_set`).
+ROLES = ("anomaly", "segments")
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One feature: its output name, what it measures, its unit, SQL and requirements."""
+    """One feature: its name, meaning, unit, SQL and requirements, and how models use it.
+
+    `label` is the short phrase reasons and plots use ("days since last transaction");
+    `defaults` places the feature in a model's default feature set at a rank (the order the
+    model reads its columns in): `"anomaly"` (sustained behaviour the customer anomaly
+    detector watches) and `"segments"` (the behaviour K-Means segments on); `concepts` makes it
+    a member of persona concepts (`"activity"`, `"wealth"`, ...) at a rank.
+    """
 
     name: str
     description: str
     unit: str
     sql: str
     needs: frozenset[str]
+    label: str = ""
+    defaults: Mapping[str, int] = field(default_factory=dict)
+    concepts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The per-customer values the SQL reads, e.g. `t.n_debit`, `c.annual_income`."""
+        return frozenset(_READS.findall(self.sql))
 
 
-def _f(name: str, description: str, unit: str, sql: str, *needs: str) -> Feature:
-    return Feature(name, description, unit, " ".join(sql.split()), frozenset(needs))
+_READS = re.compile(r"\b[tlc]\.[a-z_][a-z0-9_]*")
+
+
+def _f(
+    name: str,
+    description: str,
+    unit: str,
+    sql: str,
+    *needs: str,
+    label: str = "",
+    defaults: Mapping[str, int] | None = None,
+    concepts: Mapping[str, int] | None = None,
+) -> Feature:
+    return Feature(
+        name,
+        description,
+        unit,
+        " ".join(sql.split()),
+        frozenset(needs),
+        label,
+        dict(defaults or {}),
+        dict(concepts or {}),
+    )
 
 
 _DEBIT_MEAN = "(t.debit_total::DOUBLE / t.n_debit)"
@@ -45,6 +86,9 @@ FEATURES: tuple[Feature, ...] = (
         "count",
         "coalesce(t.n, 0)",
         "transactions",
+        label="transactions",
+        defaults={"anomaly": 1, "segments": 1},
+        concepts={"activity": 1},
     ),
     _f(
         "debit_count",
@@ -52,6 +96,8 @@ FEATURES: tuple[Feature, ...] = (
         "count",
         "coalesce(t.n_debit, 0)",
         "transactions",
+        label="debits",
+        concepts={"activity": 2},
     ),
     _f(
         "credit_count",
@@ -59,6 +105,8 @@ FEATURES: tuple[Feature, ...] = (
         "count",
         "coalesce(t.n_credit, 0)",
         "transactions",
+        label="credits",
+        defaults={"segments": 3},
     ),
     _f(
         "recency_days",
@@ -67,6 +115,8 @@ FEATURES: tuple[Feature, ...] = (
         "days",
         "date_diff('day', CAST(t.last_ts AS DATE), {as_of})",
         "transactions",
+        label="days since last transaction",
+        defaults={"anomaly": 3, "segments": 2},
     ),
     _f(
         "active_months",
@@ -74,6 +124,9 @@ FEATURES: tuple[Feature, ...] = (
         "months",
         "coalesce(t.active_month_n, 0)",
         "transactions",
+        label="active months",
+        defaults={"anomaly": 2},
+        concepts={"activity": 3},
     ),
     _f(
         "peak_month_tx_count",
@@ -84,6 +137,8 @@ FEATURES: tuple[Feature, ...] = (
         "count",
         "coalesce(t.peak_month_n, 0)",
         "transactions",
+        label="transactions in the busiest month",
+        defaults={"anomaly": 4},
     ),
     _f(
         "peak_month_ratio",
@@ -94,6 +149,8 @@ FEATURES: tuple[Feature, ...] = (
         "CASE WHEN t.window_n > 0 THEN t.peak_month_n * t.active_month_n / t.window_n::DOUBLE "
         "ELSE 0 END",
         "transactions",
+        label="busiest month over usual month",
+        defaults={"anomaly": 5},
     ),
     # money
     _f(
@@ -102,6 +159,8 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "coalesce(t.debit_total, 0)::DOUBLE",
         "transactions",
+        label="total spend",
+        concepts={"spend": 2},
     ),
     _f(
         "credit_total",
@@ -109,6 +168,7 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "coalesce(t.credit_total, 0)::DOUBLE",
         "transactions",
+        label="total money in",
     ),
     _f(
         "debit_avg",
@@ -116,6 +176,8 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         f"CASE WHEN t.n_debit > 0 THEN {_DEBIT_MEAN} ELSE 0 END",
         "transactions",
+        label="average debit",
+        defaults={"segments": 5},
     ),
     _f(
         "credit_avg",
@@ -123,6 +185,7 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "CASE WHEN t.n_credit > 0 THEN t.credit_total::DOUBLE / t.n_credit ELSE 0 END",
         "transactions",
+        label="average credit",
     ),
     _f(
         "net_flow",
@@ -130,6 +193,7 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "(coalesce(t.credit_total, 0) - coalesce(t.debit_total, 0))::DOUBLE",
         "transactions",
+        label="net flow",
     ),
     _f(
         "largest_transaction",
@@ -137,6 +201,7 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "coalesce(t.max_amount, 0)::DOUBLE",
         "transactions",
+        label="largest transaction",
     ),
     _f(
         "largest_debit",
@@ -144,6 +209,7 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "coalesce(t.max_debit, 0)::DOUBLE",
         "transactions",
+        label="largest debit",
     ),
     _f(
         "spend_volatility",
@@ -154,6 +220,7 @@ FEATURES: tuple[Feature, ...] = (
         f"t.debit_sq::DOUBLE / t.n_debit - {_DEBIT_MEAN} * {_DEBIT_MEAN}, 0)) / {_DEBIT_MEAN} "
         "ELSE 0 END",
         "transactions",
+        label="spend volatility",
     ),
     _f(
         "monthly_spend_avg",
@@ -161,6 +228,9 @@ FEATURES: tuple[Feature, ...] = (
         "money per month",
         "coalesce(t.win_debit, 0)::DOUBLE / {window}",
         "transactions",
+        label="monthly spend",
+        defaults={"segments": 4},
+        concepts={"spend": 1},
     ),
     _f(
         "monthly_spend_trend",
@@ -170,6 +240,7 @@ FEATURES: tuple[Feature, ...] = (
         f"coalesce(({{window}} * t.win_xy::DOUBLE - {_SX} * t.win_debit::DOUBLE) / "
         f"({{window}} * {_SXX} - {_SX} * {_SX}), 0)",
         "transactions",
+        label="monthly spend trend",
     ),
     # rhythm
     _f(
@@ -179,6 +250,8 @@ FEATURES: tuple[Feature, ...] = (
         "CASE WHEN t.n > 0 THEN t.n_night::DOUBLE / t.n ELSE 0 END",
         "transactions",
         "time_of_day",
+        label="night-time share",
+        defaults={"anomaly": 6, "segments": 14},
     ),
     _f(
         "night_tx_count",
@@ -188,6 +261,8 @@ FEATURES: tuple[Feature, ...] = (
         "coalesce(t.n_night, 0)",
         "transactions",
         "time_of_day",
+        label="night-time transactions",
+        defaults={"anomaly": 7},
     ),
     _f(
         "weekend_share",
@@ -195,6 +270,8 @@ FEATURES: tuple[Feature, ...] = (
         "share",
         "CASE WHEN t.n > 0 THEN t.n_weekend::DOUBLE / t.n ELSE 0 END",
         "transactions",
+        label="weekend share",
+        defaults={"anomaly": 8},
     ),
     # balances
     _f(
@@ -203,6 +280,8 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "t.bal_last::DOUBLE",
         "balance",
+        label="current balance",
+        concepts={"wealth": 3, "balance": 3},
     ),
     _f(
         "balance_min",
@@ -210,6 +289,7 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "t.bal_min::DOUBLE",
         "balance",
+        label="lowest balance",
     ),
     _f(
         "balance_avg",
@@ -217,6 +297,9 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "CASE WHEN t.bal_n > 0 THEN t.bal_sum::DOUBLE / t.bal_n END",
         "balance",
+        label="average balance",
+        defaults={"segments": 6},
+        concepts={"wealth": 1, "balance": 1},
     ),
     _f(
         "balance_volatility",
@@ -225,6 +308,7 @@ FEATURES: tuple[Feature, ...] = (
         "CASE WHEN t.bal_n > 0 THEN sqrt(greatest(t.bal_sq::DOUBLE / t.bal_n - "
         "(t.bal_sum::DOUBLE / t.bal_n) * (t.bal_sum::DOUBLE / t.bal_n), 0)) END",
         "balance",
+        label="balance volatility",
     ),
     _f(
         "overdraft_days",
@@ -232,6 +316,9 @@ FEATURES: tuple[Feature, ...] = (
         "days",
         "coalesce(t.od_days, 0)",
         "balance",
+        label="overdraft days",
+        defaults={"segments": 7},
+        concepts={"overdraft": 1},
     ),
     # profile
     _f(
@@ -240,6 +327,9 @@ FEATURES: tuple[Feature, ...] = (
         "years",
         "coalesce(c.age, floor(date_diff('day', c.birth_date, {as_of}) / 365.25))",
         "age",
+        label="age",
+        defaults={"segments": 9},
+        concepts={"age": 1},
     ),
     _f(
         "tenure_months",
@@ -248,6 +338,9 @@ FEATURES: tuple[Feature, ...] = (
         "months",
         "date_diff('month', coalesce(c.customer_since, CAST(t.first_ts AS DATE)), {as_of})",
         "tenure",
+        label="tenure",
+        defaults={"segments": 10},
+        concepts={"tenure": 1},
     ),
     _f(
         "annual_income",
@@ -255,6 +348,9 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "c.annual_income",
         "customers.annual_income",
+        label="annual income",
+        defaults={"segments": 8},
+        concepts={"wealth": 4, "income": 1},
     ),
     _f(
         "account_balance",
@@ -262,6 +358,8 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "c.account_balance",
         "customers.account_balance",
+        label="account balance",
+        concepts={"wealth": 2, "balance": 2},
     ),
     _f(
         "credit_limit",
@@ -269,6 +367,7 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "c.credit_limit",
         "customers.credit_limit",
+        label="credit limit",
     ),
     _f(
         "loan_balance",
@@ -276,6 +375,8 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "c.loan_balance",
         "customers.loan_balance",
+        label="loan balance",
+        concepts={"debt": 3},
     ),
     _f(
         "credit_score",
@@ -283,6 +384,7 @@ FEATURES: tuple[Feature, ...] = (
         "points",
         "c.credit_score",
         "customers.credit_score",
+        label="credit score",
     ),
     _f(
         "employment_years",
@@ -290,15 +392,27 @@ FEATURES: tuple[Feature, ...] = (
         "years",
         "c.employment_years",
         "customers.employment_years",
+        label="years employed",
     ),
     # loans
-    _f("loan_count", "Number of loans.", "count", "coalesce(l.n_loans, 0)", "loans"),
+    _f(
+        "loan_count",
+        "Number of loans.",
+        "count",
+        "coalesce(l.n_loans, 0)",
+        "loans",
+        label="loans",
+        defaults={"segments": 11},
+        concepts={"debt": 1},
+    ),
     _f(
         "loan_amount_total",
         "Sum of the principal of all loans.",
         "money",
         "coalesce(l.total, 0)::DOUBLE",
         "loans",
+        label="total borrowed",
+        concepts={"debt": 5},
     ),
     _f(
         "loan_exposure",
@@ -306,6 +420,8 @@ FEATURES: tuple[Feature, ...] = (
         "money",
         "coalesce(l.exposure, 0)::DOUBLE",
         "loans",
+        label="loan exposure",
+        concepts={"debt": 2},
     ),
     # ratios
     _f(
@@ -317,6 +433,7 @@ FEATURES: tuple[Feature, ...] = (
         "/ c.annual_income END",
         "transactions",
         "customers.annual_income",
+        label="spend-to-income",
     ),
     _f(
         "debt_to_income",
@@ -327,6 +444,9 @@ FEATURES: tuple[Feature, ...] = (
         "/ c.annual_income END",
         "customers.annual_income",
         "debt",
+        label="debt-to-income",
+        defaults={"segments": 12},
+        concepts={"debt": 4},
     ),
 )
 
@@ -350,3 +470,32 @@ MIX_FEATURES = (
         "category",
     ),
 )
+
+
+def default_set(role: str, others: Mapping[str, int] | None = None) -> tuple[str, ...]:
+    """The features of a model's default set, by rank; `others` adds columns that are not
+    catalogue features (a channel share) at their rank.
+
+    Example:
+        >>> default_set("anomaly")[:3]
+        ('tx_count', 'active_months', 'recency_days')
+    """
+    ranked = {f.name: f.defaults[role] for f in FEATURES if role in f.defaults}
+    ranked.update(others or {})
+    return tuple(sorted(ranked, key=ranked.__getitem__))
+
+
+def concept_members(concept: str) -> tuple[str, ...]:
+    """The catalogue features of a persona concept, by rank.
+
+    Example:
+        >>> concept_members("wealth")
+        ('balance_avg', 'account_balance', 'balance_last', 'annual_income')
+    """
+    ranked = {f.name: f.concepts[concept] for f in FEATURES if concept in f.concepts}
+    return tuple(sorted(ranked, key=ranked.__getitem__))
+
+
+def feature_concepts() -> tuple[str, ...]:
+    """Every persona concept some catalogue feature belongs to, sorted."""
+    return tuple(sorted({c for f in FEATURES for c in f.concepts}))

@@ -33,7 +33,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from finintel.errors import ConfigError, DataError, ModelStateError
-from finintel.features.catalog import CATALOG
+from finintel.features.catalog import CATALOG, default_set
 from finintel.models.base import FinintelModel
 from finintel.models.combination import combine
 from finintel.models.detectors import (
@@ -66,16 +66,8 @@ FloatArray = npt.NDArray[np.float64]
 # customers with a handful of transactions they are noisy and dominated every distance.
 # Profile columns (age, income, balances, loans) describe who a customer is, not what they do.
 # Measured on synthetic banks: docs/anomalies.md.
-SUSTAINED_FEATURES = (
-    "tx_count",
-    "active_months",
-    "recency_days",
-    "peak_month_tx_count",
-    "peak_month_ratio",
-    "night_share",
-    "night_tx_count",
-    "weekend_share",
-)
+# The catalogue marks each member with `defaults={"anomaly": rank}`.
+SUSTAINED_FEATURES = default_set("anomaly")
 # Fewer sustained features than this (data without transaction times, say): fall back to
 # every behavioural feature the data has.
 MIN_SUSTAINED = 3

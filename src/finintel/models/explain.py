@@ -17,48 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from finintel.features.catalog import CATALOG, MIX_FEATURES
+from finintel.features.catalog import CATALOG, FEATURES, MIX_FEATURES
 from finintel.schema import code_key
 
+# Short labels: each catalogue feature's own, and the model scores segmentation may use.
 _LABELS = {
-    "tx_count": "transactions",
-    "debit_count": "debits",
-    "credit_count": "credits",
-    "recency_days": "days since last transaction",
-    "active_months": "active months",
-    "debit_total": "total spend",
-    "credit_total": "total money in",
-    "debit_avg": "average debit",
-    "credit_avg": "average credit",
-    "net_flow": "net flow",
-    "largest_transaction": "largest transaction",
-    "largest_debit": "largest debit",
-    "spend_volatility": "spend volatility",
-    "monthly_spend_avg": "monthly spend",
-    "monthly_spend_trend": "monthly spend trend",
-    "night_share": "night-time share",
-    "weekend_share": "weekend share",
-    "peak_month_tx_count": "transactions in the busiest month",
-    "peak_month_ratio": "busiest month over usual month",
-    "night_tx_count": "night-time transactions",
-    "balance_last": "current balance",
-    "balance_min": "lowest balance",
-    "balance_avg": "average balance",
-    "balance_volatility": "balance volatility",
-    "overdraft_days": "overdraft days",
-    "age": "age",
-    "tenure_months": "tenure",
-    "annual_income": "annual income",
-    "account_balance": "account balance",
-    "credit_limit": "credit limit",
-    "loan_balance": "loan balance",
-    "credit_score": "credit score",
-    "employment_years": "years employed",
-    "loan_count": "loans",
-    "loan_amount_total": "total borrowed",
-    "loan_exposure": "loan exposure",
-    "spend_to_income": "spend-to-income",
-    "debt_to_income": "debt-to-income",
+    **{feature.name: feature.label for feature in FEATURES},
     "risk_score": "risk score",
     "anomaly_score": "anomaly score",
 }

@@ -26,31 +26,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from finintel.features.catalog import concept_members, feature_concepts
 from finintel.models.explain import feature_label, feature_unit, format_value
 from finintel.settings.segments import Level, PersonaRule, SegmentSettings
 
-# Concept -> the feature columns that measure it (any present ones are averaged).
-CONCEPTS: dict[str, tuple[str, ...]] = {
-    "activity": (
-        "tx_count",
-        "debit_count",
-        "active_months",
-        "purchases_trx",
-        "purchases_frequency",
-    ),
-    "spend": ("monthly_spend_avg", "debit_total", "purchases", "oneoff_purchases"),
+# Columns of common source tables that are not catalogue features but measure a concept: card
+# statements (CC GENERAL) and the online channel share (a per-channel column). They follow
+# the catalogue's members (`concepts=` in `finintel.features.catalog`).
+SOURCE_COLUMN_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "activity": ("purchases_trx", "purchases_frequency"),
+    "spend": ("purchases", "oneoff_purchases"),
     "card_spend": ("purchases", "oneoff_purchases"),
-    "wealth": ("balance_avg", "account_balance", "balance_last", "annual_income"),
-    "balance": ("balance_avg", "account_balance", "balance_last"),
-    "income": ("annual_income",),
-    "debt": ("loan_count", "loan_exposure", "loan_balance", "debt_to_income", "loan_amount_total"),
-    "age": ("age",),
-    "tenure": ("tenure_months", "tenure"),
+    "tenure": ("tenure",),
     "cash_advance": ("cash_advance", "cash_advance_frequency", "cash_advance_trx"),
     "full_payment": ("prc_full_payment",),
     "instalments": ("installments_purchases", "purchases_installments_frequency"),
-    "overdraft": ("overdraft_days",),
     "digital": ("channel_share_online",),
+}
+
+# Concept -> the columns that measure it (any present ones are averaged).
+CONCEPTS: dict[str, tuple[str, ...]] = {
+    concept: concept_members(concept) + SOURCE_COLUMN_CONCEPTS.get(concept, ())
+    for concept in sorted({*feature_concepts(), *SOURCE_COLUMN_CONCEPTS})
 }
 
 

@@ -36,6 +36,7 @@ from sklearn.metrics import (
 from threadpoolctl import threadpool_limits
 
 from finintel.errors import ConfigError, DataError
+from finintel.features.catalog import default_set
 from finintel.models.base import FinintelModel, json_safe
 from finintel.models.explain import feature_units
 from finintel.models.frame import FeatureFrame
@@ -51,22 +52,9 @@ IntArray = npt.NDArray[np.int64]
 # spend, average debit), money held (average balance, overdraft days), who the customer is
 # (income, age, tenure), debt (loans, debt-to-income) and habits (online share, night share).
 # Each dimension has one or two columns so no single theme dominates the distances.
-DEFAULT_FEATURES: tuple[str, ...] = (
-    "tx_count",
-    "recency_days",
-    "credit_count",
-    "monthly_spend_avg",
-    "debit_avg",
-    "balance_avg",
-    "overdraft_days",
-    "annual_income",
-    "age",
-    "tenure_months",
-    "loan_count",
-    "debt_to_income",
-    "channel_share_online",
-    "night_share",
-)
+# The catalogue marks each member with `defaults={"segments": rank}`; the online channel
+# share is a per-channel column, so its rank is given here.
+DEFAULT_FEATURES: tuple[str, ...] = default_set("segments", {"channel_share_online": 13})
 # With fewer default columns present (customer-only data), every other column is used.
 MIN_DEFAULT_FEATURES = 4
 # Model outputs the pipeline may append; used only when asked for by name.
