@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from finintel.run_layout import RunLayout
+
 STEPS = {
     "generate": """
 from pathlib import Path
@@ -39,11 +41,12 @@ run_validation(cfg, Path("."), Path({out!r}) / "validated", today=date(2026, 11,
 from pathlib import Path
 from finintel.config import FeatureSettings
 from finintel.features import build_features, plan_features
+from finintel.run_layout import RunLayout
 from finintel.sql import connect
-clean = Path({out!r}) / "validated" / "clean"
+validated = RunLayout(Path({out!r}) / "validated")
 con = connect()
 for name in ("customers", "transactions", "loans"):
-    path = clean / f"{{name}}.parquet"
+    path = validated.clean_table(name)
     con.execute(f"CREATE VIEW clean_{{name}} AS SELECT * FROM read_parquet('{{path}}')")
 plan = plan_features(con, FeatureSettings())
 build_features(con, plan)
@@ -51,15 +54,16 @@ assert con.execute("SELECT count(*) FROM features").fetchall()[0][0] > 0
 """,
     "baseline": """
 from pathlib import Path
+from finintel.run_layout import RunLayout
 from finintel.sql import connect
-clean = Path({out!r}) / "validated" / "clean"
+transactions = RunLayout(Path({out!r}) / "validated").clean_table("transactions")
 con = connect()
 con.execute(
     "CREATE TABLE agg AS SELECT customer_id, count(*), sum(amount), avg(amount), min(amount), "
     "max(amount), stddev_pop(amount::DOUBLE), min(timestamp), max(timestamp), "
     "count(*) FILTER (direction = 'debit'), sum(amount) FILTER (direction = 'debit'), "
     "count(DISTINCT channel), max(balance_after) "
-    f"FROM read_parquet('{{clean}}/transactions.parquet') GROUP BY customer_id"
+    f"FROM read_parquet('{{transactions}}') GROUP BY customer_id"
 )
 """,
 }
@@ -104,7 +108,7 @@ def main() -> None:
     out: Path = args.out
     results: dict[str, dict[str, float]] = {}
     once = ["generate", "validate"]
-    if args.reuse and (out / "validated" / "clean" / "transactions.parquet").exists():
+    if args.reuse and RunLayout(out / "validated").clean_table("transactions").exists():
         once = []
     for step in once:
         seconds, rss = run_step(step, out, args.customers, args.tx_per_customer)

@@ -22,24 +22,28 @@ from typing import Any
 
 from finintel.config import config_for_files
 from finintel.evaluation import evaluate_against_truth
-from finintel.pipeline import run_all, run_score
+from finintel.pipeline import add_report, run_all, run_score
+from finintel.report import build_report
+from finintel.run_layout import RunLayout
 from finintel.synthetic import generate_bank
 
 
 def one_seed(root: Path, customers: int, seed: int) -> dict[str, Any]:
     bank = generate_bank(root / "bank", customers, seed=seed)
     cfg = config_for_files(str(bank.customers), str(bank.transactions), str(bank.loans))
-    start = time.perf_counter()
-    run_all(cfg, Path(), root / "run", seed=seed, today=date(2026, 11, 21))
+    cfg = cfg.model_copy(update={"seed": seed})
+    run, scored = RunLayout(root / "run"), RunLayout(root / "score")
+    start = time.perf_counter()  # as `finintel run`: the pipeline, then the report
+    run_all(cfg, Path(), run.root, today=date(2026, 11, 21))
+    add_report(run.root, build_report)
     run_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    run_score(root / "run" / "model", cfg, Path(), root / "score", today=date(2026, 11, 21))
+    run_score(run.model_dir, cfg, Path(), scored.root, today=date(2026, 11, 21))
+    add_report(scored.root, build_report)
     score_seconds = time.perf_counter() - start
-    same = (root / "run" / "customers_scored.csv").read_bytes() == (
-        root / "score" / "customers_scored.csv"
-    ).read_bytes()
-    record = json.loads((root / "run" / "run.json").read_text())
-    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    same = run.scored_csv.read_bytes() == scored.scored_csv.read_bytes()
+    record = json.loads(run.run_json.read_text())
+    metrics = json.loads(run.metrics_json.read_text())
     return {
         "seed": seed,
         "customers": customers,

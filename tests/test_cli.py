@@ -9,6 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from finintel.cli import app
+from finintel.run_layout import (
+    FEATURES_CSV,
+    FEATURES_JSON,
+    NULLED_CSV,
+    REJECTS_CSV,
+    VALIDATION_JSON,
+    RunLayout,
+)
 from finintel.sql import connect
 
 runner = CliRunner()
@@ -43,25 +51,26 @@ def test_features_from_generated_bank(bank: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "Features: " in result.output
-    report = json.loads((tmp_path / "validation.json").read_text())
+    report = json.loads((tmp_path / VALIDATION_JSON).read_text())
     for table in report["tables"].values():
         assert table["rows_in"] == table["clean"] + table["quarantined"]
     # the generator plants dirty rows; they must show up in the rejects
     assert report["tables"]["transactions"]["quarantined"] > 0
     assert report["tables"]["customers"]["by_rule"].get("duplicate_id", 0) >= 1
-    manifest = json.loads((tmp_path / "features.json").read_text())
-    header = (tmp_path / "features.csv").read_text().splitlines()[0].split(",")
+    manifest = json.loads((tmp_path / FEATURES_JSON).read_text())
+    header = (tmp_path / FEATURES_CSV).read_text().splitlines()[0].split(",")
     assert header[0] == "customer_id" and header[1:] == [c["name"] for c in manifest["columns"]]
-    lines = (tmp_path / "features.csv").read_text().splitlines()
+    lines = (tmp_path / FEATURES_CSV).read_text().splitlines()
     assert len(lines) - 1 == report["tables"]["customers"]["clean"] == manifest["customers"]
-    for name in (
-        "rejects.csv",
-        "rejects.parquet",
-        "nulled_values.csv",
-        "features.parquet",
-        "clean/transactions.parquet",
+    layout = RunLayout(tmp_path)
+    for path in (
+        layout.rejects_csv,
+        layout.rejects_parquet,
+        layout.nulled_csv,
+        layout.features_parquet,
+        layout.clean_table("transactions"),
     ):
-        assert (tmp_path / name).stat().st_size > 0
+        assert path.stat().st_size > 0, path
     assert not list(tmp_path.glob(".tmp-*"))
 
 
@@ -79,7 +88,7 @@ def test_same_input_same_output(bank: Path, tmp_path: Path) -> None:
     ]
     assert runner.invoke(app, [*args, str(tmp_path / "a")]).exit_code == 0
     assert runner.invoke(app, [*args, str(tmp_path / "b")]).exit_code == 0
-    for name in ("features.csv", "rejects.csv", "nulled_values.csv"):
+    for name in (FEATURES_CSV, REJECTS_CSV, NULLED_CSV):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +21,20 @@ from finintel.config import config_for_files
 from finintel.dashboard import (
     APP_SCRIPT,
     RUN_DIR_ENV,
-    check_run_dir,
     dashboard_command,
     launch,
     run_dir_from,
 )
 from finintel.dashboard.data import MEMBERS_LIMIT
-from finintel.errors import ConfigError
+from finintel.errors import ConfigError, RunDirError
 from finintel.pipeline import run_all
+from finintel.run_layout import (
+    ALERTS_CSV,
+    SCORED_CSV,
+    SEGMENTS_CSV,
+    RunLayout,
+    require_finished_run,
+)
 from finintel.synthetic import generate_bank
 
 SEED = 31
@@ -42,7 +49,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = config_for_files(
         str(bank.customers), str(bank.transactions), str(bank.loans), str(bank.labels)
     )
-    run_all(cfg, Path.cwd(), root / "run", seed=SEED)
+    run_all(cfg.model_copy(update={"seed": SEED}), Path.cwd(), root / "run")
     return root / "run"
 
 
@@ -53,17 +60,17 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def scored(run_dir: Path) -> list[dict[str, str]]:
-    return read_csv(run_dir / "customers_scored.csv")
+    return read_csv(run_dir / SCORED_CSV)
 
 
 @pytest.fixture(scope="module")
 def segments(run_dir: Path) -> list[dict[str, str]]:
-    return read_csv(run_dir / "segments.csv")
+    return read_csv(run_dir / SEGMENTS_CSV)
 
 
 @pytest.fixture(scope="module")
 def alerts(run_dir: Path) -> list[dict[str, str]]:
-    return read_csv(run_dir / "transaction_alerts.csv")
+    return read_csv(run_dir / ALERTS_CSV)
 
 
 @pytest.fixture
@@ -223,12 +230,14 @@ def test_run_dir_comes_from_arguments_then_environment(run_dir: Path, tmp_path: 
     assert run_dir_from(["-x"], {RUN_DIR_ENV: str(run_dir)}) == run_dir.resolve()
     with pytest.raises(ConfigError, match="no run to show"):
         run_dir_from([], {})
-    with pytest.raises(ConfigError, match="is not a finished run"):
-        check_run_dir(tmp_path)
-    with pytest.raises(ConfigError, match="does not exist"):
-        check_run_dir(tmp_path / "missing")
-    with pytest.raises(ConfigError, match="is not a finished run"):
+    with pytest.raises(RunDirError, match="is not a finished run"):
+        require_finished_run(tmp_path)
+    with pytest.raises(RunDirError, match="does not exist"):
+        require_finished_run(tmp_path / "missing")
+    with pytest.raises(RunDirError, match="is not a finished run"):
         launch(tmp_path, port=1)
+    with pytest.raises(RunDirError, match="is not a finished run"):
+        run_dir_from([], {RUN_DIR_ENV: str(tmp_path)})
 
 
 def test_dashboard_command_runs_streamlit_headless_on_the_port(run_dir: Path) -> None:
@@ -240,3 +249,11 @@ def test_dashboard_command_runs_streamlit_headless_on_the_port(run_dir: Path) ->
     assert flags[flags.index("--server.port") + 1] == "8599"
     assert command[command.index("--") + 1 :] == ["--run-dir", str(run_dir)]
     assert Path(command[0]).name.startswith("python")
+
+
+def test_a_run_without_its_report_is_a_finished_run(run_dir: Path) -> None:
+    """`run_all` alone builds no report; run.json says so and the dashboard still shows it."""
+    report = json.loads(RunLayout(run_dir).run_json.read_text())["report"]
+    assert report["status"] == "pending" and "finintel report" in report["reason"]
+    assert not RunLayout(run_dir).report_html.exists()
+    assert require_finished_run(run_dir) == run_dir.resolve()

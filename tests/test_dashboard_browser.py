@@ -38,6 +38,7 @@ from websockets.sync.client import ClientConnection, connect
 from finintel.config import config_for_files
 from finintel.dashboard import launch, stop, wait_until_ready
 from finintel.pipeline import run_all
+from finintel.run_layout import RunLayout
 from finintel.synthetic import generate_bank
 
 CHROMIUM = "/usr/bin/chromium"
@@ -171,9 +172,9 @@ def test_dashboard_renders_the_runs_numbers_in_chromium(tmp_path: Path) -> None:
     bank = generate_bank(tmp_path / "bank", 1000, seed=SEED)
     run_dir = tmp_path / "run"
     run_all(config_for_files(str(bank.customers), str(bank.transactions)), Path.cwd(), run_dir)
-    with (run_dir / "customers_scored.csv").open(newline="", encoding="utf-8") as handle:
+    with RunLayout(run_dir).scored_csv.open(newline="", encoding="utf-8") as handle:
         scored = list(csv.DictReader(handle))
-    with (run_dir / "segments.csv").open(newline="", encoding="utf-8") as handle:
+    with RunLayout(run_dir).segments_csv.open(newline="", encoding="utf-8") as handle:
         segments = list(csv.DictReader(handle))
 
     port = free_port()

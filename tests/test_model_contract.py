@@ -29,6 +29,13 @@ from finintel.models.risk import load_risk
 from finintel.models.scorecard import ScorecardRisk
 from finintel.models.segments import Segmenter, segmentation_columns
 from finintel.models.transaction_alerts import TransactionAlerter, TransactionTables
+from finintel.run_layout import (
+    ALERTS_CSV_COLUMNS,
+    ANOMALY_OUTPUT_COLUMNS,
+    PROBABILITY_COLUMN,
+    RISK_OUTPUT_COLUMNS,
+    SEGMENT_OUTPUT_COLUMNS,
+)
 from finintel.settings.anomaly import AnomalySettings, TransactionAlertSettings
 from finintel.settings.risk import RiskSettings
 from finintel.settings.segments import SegmentSettings
@@ -120,6 +127,13 @@ def test_save_and_load_give_identical_outputs(
     files = model.to_files()
     loaded = case.load(files)
     assert type(loaded) is type(model)
+    names = tuple(model.predict(frame).columns())
+    assert names in {
+        RISK_OUTPUT_COLUMNS,
+        (*RISK_OUTPUT_COLUMNS, PROBABILITY_COLUMN),
+        ANOMALY_OUTPUT_COLUMNS,
+        SEGMENT_OUTPUT_COLUMNS,
+    }
     assert as_lists(loaded.predict(frame).columns()) == as_lists(model.predict(frame).columns())
     assert loaded.metrics_ == model.metrics_
     # nothing is lost or changed by a round trip (a skops archive's bytes carry a timestamp)
@@ -179,6 +193,7 @@ def test_the_alerter_keeps_the_contract(con: duckdb.DuckDBPyConnection) -> None:
         TransactionAlerter().predict(tables)
     alerter = TransactionAlerter(TransactionAlertSettings(), seed=1).fit(tables)
     batch = alerter.predict(tables).table
+    assert tuple(batch.column_names) == ALERTS_CSV_COLUMNS
     assert len(alerter.predict(tables)) == batch.num_rows == alerter.metrics_["flagged"]
     loaded = TransactionAlerter.from_files(alerter.to_files())
     assert loaded.predict(tables).table.equals(batch)

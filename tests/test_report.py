@@ -2,7 +2,8 @@
 
 One synthetic bank (1,500 customers) is run three ways: with transactions and loans (an
 unsupervised risk score), with default labels as well (a scorecard: ROC and calibration plots)
-and with customers only (no transactions, no alerts).
+and with customers only (no transactions, no alerts). Its bundle then scores batches of one
+and two customers.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
+import duckdb
+import numpy as np
 import pytest
 
 from finintel.config import FinintelConfig, config_for_files
 from finintel.errors import RunDirError
-from finintel.pipeline import run_all
+from finintel.pipeline import run_all, run_score
 from finintel.report import build_report, load_summary, summarize, write_summary
 from finintel.report.html import render_report
+from finintel.report.plot_data import PCA_POINTS
+from finintel.report.plots import draw_plots
+from finintel.report.shapes import Summary
 from finintel.report.summary import PLOT_NAMES, SUMMARY_FILE
 from finintel.synthetic import GeneratedBank, generate_bank
 
@@ -44,7 +51,7 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> GeneratedBank:
 
 def _make_run(base: Path, cfg: FinintelConfig) -> Run:
     out = base / "run"
-    run_all(cfg, Path.cwd(), out, seed=SEED)
+    run_all(cfg.model_copy(update={"seed": SEED}), Path.cwd(), out)
     return Run(out, build_report(out))
 
 
@@ -80,6 +87,51 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def _html(run: Run) -> str:
     return run.report.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["one_customer", "two_customers"])
+def small_batch(
+    request: pytest.FixtureRequest,
+    bank: GeneratedBank,
+    full_run: Run,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[int, Run]:
+    """`finintel score` with the full run's bundle on a batch of one or two customers."""
+    size: int = request.param
+    folder = tmp_path_factory.mktemp(f"batch{size}")
+    with duckdb.connect() as con:
+        ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT customer_id FROM read_parquet(?) INTERSECT "
+                "SELECT customer_id FROM read_parquet(?) ORDER BY 1 LIMIT ?",
+                [str(bank.loans), str(bank.transactions), size],
+            ).fetchall()
+        ]
+        con.execute("CREATE TABLE ids AS SELECT unnest(?::VARCHAR[]) AS customer_id", [ids])
+        for table in ("customers", "transactions", "loans"):
+            source = str(getattr(bank, table)).replace("'", "''")
+            target = str(folder / f"{table}.parquet").replace("'", "''")
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet('{source}') WHERE customer_id IN "
+                f"(SELECT customer_id FROM ids)) TO '{target}' (FORMAT parquet)"
+            )
+    cfg = config_for_files(
+        *(str(folder / f"{table}.parquet") for table in ("customers", "transactions", "loans"))
+    )
+    out = folder / "scored"
+    run_score(full_run.out / "model", cfg, Path.cwd(), out)
+    return size, Run(out, build_report(out))
+
+
+def _scored(run: Run, *columns: str) -> dict[str, np.ndarray]:
+    """Columns of customers_scored, ordered by customer id."""
+    path = str(run.out / "customers_scored.parquet")
+    with duckdb.connect() as con:
+        got = con.execute(
+            f"SELECT {', '.join(columns)} FROM read_parquet(?) ORDER BY customer_id", [path]
+        ).fetchnumpy()
+    return {c: np.asarray(got[c]) for c in columns}
 
 
 ALL_RUNS = ["full_run", "labelled_run", "customer_run"]
@@ -121,6 +173,156 @@ def test_skipped_plots_say_why(full_run: Run) -> None:
     assert "no default labels" in skipped["risk_roc"]
     assert not (full_run.out / "plots" / "risk_roc.png").exists()
     assert "risk roc: no default labels" in _html(full_run)
+
+
+def test_plots_are_drawn_from_the_summary_alone(full_run: Run, tmp_path: Path) -> None:
+    summary = load_summary(full_run.out)  # as read back from summary.json
+    drawn, skipped = draw_plots(tmp_path, summary)  # a directory with no run files at all
+    assert skipped == {}
+    assert drawn == summary["plots"]
+    for path in drawn.values():
+        assert (tmp_path / path).read_bytes() == (full_run.out / path).read_bytes(), path
+
+
+def test_drawing_needs_no_scikit_learn(labelled_run: Run, tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['sklearn'] = None\n"
+        "from pathlib import Path\n"
+        "from finintel.report import load_summary\n"
+        "from finintel.report.plots import draw_plots\n"
+        f"summary = load_summary(Path({str(labelled_run.out)!r}))\n"
+        f"drawn, skipped = draw_plots(Path({str(tmp_path)!r}), summary)\n"
+        "print(len(drawn), len(skipped))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(len(PLOT_NAMES)), "0"]
+
+
+def test_a_summary_without_plot_data_leaves_those_plots_out(full_run: Run, tmp_path: Path) -> None:
+    summary = load_summary(full_run.out)
+    older = cast(Summary, {k: v for k, v in summary.items() if k != "plot_data"})
+    drawn, skipped = draw_plots(tmp_path, older)
+    assert set(skipped) == {
+        "segments_pca",
+        "risk_distribution",
+        "risk_by_segment",
+        "anomaly_distribution",
+    }
+    assert all("rebuild it with finintel report" in why for why in skipped.values())
+    assert set(drawn) == set(summary["plots"]) - set(skipped)
+
+
+# ---------------------------------------------------------------------- the plot data
+
+
+def test_plot_data_counts_the_scored_customers(full_run: Run) -> None:
+    summary = load_summary(full_run.out)
+    data = summary["plot_data"]
+    got = _scored(full_run, "risk_score", "anomaly_score", "segment_id")
+    risk, anomaly, segment = got["risk_score"], got["anomaly_score"], got["segment_id"]
+    histogram = data["risk_distribution"]
+    assert histogram["counts"] == np.histogram(risk, bins=histogram["edges"])[0].tolist()
+    assert sum(histogram["counts"]) == len(risk) == 1500
+    anomalies = data["anomaly_distribution"]
+    threshold = summary["anomalies"]["threshold"]
+    assert anomalies["threshold"] == threshold is not None
+    assert sum(anomalies["at_or_above"]) == int((anomaly >= threshold).sum()) > 0
+    assert sum(anomalies["below"]) + sum(anomalies["at_or_above"]) == len(anomaly)
+    sizes = {item["segment_id"]: item["size"] for item in summary["segments"]["items"]}
+    boxes = data["risk_by_segment"]
+    assert [b["segment_id"] for b in boxes] == sorted(sizes)
+    for box in boxes:
+        group = risk[segment == box["segment_id"]]
+        assert box["customers"] == sizes[box["segment_id"]] == group.size
+        assert box["mean"] == pytest.approx(group.mean())
+        assert [box["q1"], box["med"], box["q3"]] == pytest.approx(
+            np.percentile(group, [25, 50, 75]).tolist()
+        )
+        assert group.min() <= box["whislo"] <= box["q1"] <= box["q3"] <= box["whishi"]
+        assert box["whishi"] <= group.max()
+
+
+def test_pca_view_holds_every_customer_of_a_small_run(full_run: Run) -> None:
+    summary = load_summary(full_run.out)
+    pca = summary["plot_data"]["segments_pca"]
+    assert pca["customers"] == pca["fitted_on"] == pca["shown"] == 1500 < PCA_POINTS
+    sizes = {item["segment_id"]: item["size"] for item in summary["segments"]["items"]}
+    assert {g["segment_id"]: len(g["x"]) for g in pca["segments"]} == sizes
+    assert all(len(g["x"]) == len(g["y"]) for g in pca["segments"])
+    assert [c["segment_id"] for c in pca["centroids"]] == sorted(sizes)
+    first, second = pca["explained_variance_ratio"]
+    assert 0 < second <= first and first + second <= 1
+
+
+def test_roc_and_calibration_are_scikit_learns(labelled_run: Run) -> None:
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    with duckdb.connect() as con:
+        got = con.execute(
+            "SELECT l.defaulted::DOUBLE AS y, s.probability_of_default AS p "
+            "FROM read_parquet(?) s JOIN read_parquet(?) l USING (customer_id) "
+            "WHERE l.defaulted IS NOT NULL ORDER BY customer_id",
+            [
+                str(labelled_run.out / "customers_scored.parquet"),
+                str(labelled_run.out / "clean" / "labels.parquet"),
+            ],
+        ).fetchnumpy()
+    y, p = np.asarray(got["y"], dtype=float), np.asarray(got["p"], dtype=float)
+    data = load_summary(labelled_run.out)["plot_data"]
+    roc = data["risk_roc"]
+    fpr, tpr, _ = roc_curve(y, p)
+    assert roc["fpr"] == fpr.tolist() and roc["tpr"] == tpr.tolist()
+    assert roc["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert (roc["labelled"], roc["defaults"]) == (y.size, int(y.sum()))
+    calibration = data["risk_calibration"]
+    observed, predicted = calibration_curve(y, p, n_bins=calibration["bins"], strategy="quantile")
+    assert calibration["observed"] == pytest.approx(observed.tolist(), abs=1e-12)
+    assert calibration["predicted"] == pytest.approx(predicted.tolist(), abs=1e-12)
+    assert calibration["bins"] == 10 and calibration["labelled"] == y.size
+
+
+def test_one_and_two_customer_batches_are_reported(small_batch: tuple[int, Run]) -> None:
+    size, run = small_batch
+    summary = load_summary(run.out)
+    assert run.report.is_file()
+    assert summary["overview"]["customers"] == size
+    data = summary["plot_data"]
+    assert sum(data["risk_distribution"]["counts"]) == size
+    assert sum(b["customers"] for b in data["risk_by_segment"]) == size
+    anomalies = data["anomaly_distribution"]
+    assert sum(anomalies["below"]) + sum(anomalies["at_or_above"]) == size
+    risk = _scored(run, "risk_score")["risk_score"]
+    if size == 1:
+        box = data["risk_by_segment"][0]
+        assert box["q1"] == box["med"] == box["q3"] == box["whislo"] == box["whishi"] == risk[0]
+    expected = {
+        "k_selection",
+        "segment_profile",
+        "segment_sizes",
+        "risk_distribution",
+        "risk_by_segment",
+        "anomaly_distribution",
+        "data_quality_files",
+    }
+    assert expected <= set(summary["plots"])
+    for name in summary["plots"]:
+        assert (run.out / "plots" / f"{name}.png").stat().st_size > MIN_PNG_BYTES, name
+    if size == 1:
+        assert summary["plots_skipped"]["segments_pca"] == (
+            "a two-dimensional view needs at least 2 customers; this run has 1"
+        )
+        assert "segments_pca" not in data
+        assert not (run.out / "plots" / "segments_pca.png").exists()
+        assert "segments pca: a two-dimensional view needs at least 2 customers" in _html(run)
+    else:
+        pca = data["segments_pca"]
+        assert pca["customers"] == pca["shown"] == sum(len(g["x"]) for g in pca["segments"]) == 2
+        assert "segments_pca" in summary["plots"]
 
 
 # ---------------------------------------------------------------------- the HTML file
@@ -232,6 +434,18 @@ def test_summary_json_equals_summarize(any_run: Run) -> None:
     assert written == summarize(any_run.out)
 
 
+def test_summary_json_is_small_with_plot_data_on_one_line(full_run: Run) -> None:
+    text = (full_run.out / SUMMARY_FILE).read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) < 200_000
+    assert re.search(r'"counts": \[\d+(, \d+){49}\]', text)
+    assert set(json.loads(text)["plot_data"]) == {
+        "segments_pca",
+        "risk_distribution",
+        "risk_by_segment",
+        "anomaly_distribution",
+    }
+
+
 def test_summarize_is_deterministic(full_run: Run) -> None:
     first = json.dumps(summarize(full_run.out), sort_keys=True)
     assert first == json.dumps(summarize(full_run.out), sort_keys=True)
@@ -307,13 +521,17 @@ def test_summary_module_needs_no_plotting_libraries(full_run: Run) -> None:
         "    sys.modules[name] = None\n"
         "from pathlib import Path\n"
         "from finintel.report import summarize\n"
-        f"print(summarize(Path({str(full_run.out)!r}))['overview']['customers'])\n"
+        f"summary = summarize(Path({str(full_run.out)!r}))\n"
+        "print(summary['overview']['customers'])\n"
+        "print(summary['plots_skipped']['segments_pca'])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "1500"
+    customers, pca = done.stdout.strip().splitlines()
+    assert customers == "1500"
+    assert pca.startswith("reading the segmenter needs the models extra (finintel[models])")
 
 
 # ---------------------------------------------------------------------- rendering hygiene

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,32 +12,47 @@ import pytest
 from typer.testing import CliRunner
 
 from finintel.cli import app
+from finintel.config import config_for_files
+from finintel.errors import RunDirError
+from finintel.pipeline import load_model, score_batch
+from finintel.run_layout import (
+    ALERTS_CSV,
+    ALERTS_CSV_COLUMNS,
+    EVALUATION_JSON,
+    MANIFEST_JSON,
+    METRICS_JSON,
+    MODEL_DIR,
+    PROFILE_PREFIX,
+    REJECTS_CSV,
+    REPORT_HTML,
+    RUN_JSON,
+    SCORED_CSV,
+    SCORED_PARQUET,
+    SEGMENTS_CSV,
+    SEGMENTS_CSV_COLUMNS,
+    SUMMARY_JSON,
+    VALIDATION_JSON,
+    RunLayout,
+    require_finished_run,
+    scored_output_columns,
+)
+from finintel.sql import connect, quote_literal
 from finintel.synthetic import generate_bank
+from finintel.validate import validate
 
 runner = CliRunner()
 TODAY = "2026-11-21"
 RUN_FILES = (
-    "customers_scored.parquet",
-    "customers_scored.csv",
-    "segments.csv",
-    "transaction_alerts.csv",
-    "rejects.csv",
-    "validation.json",
-    "metrics.json",
-    "run.json",
-    "model/manifest.json",
+    SCORED_PARQUET,
+    SCORED_CSV,
+    SEGMENTS_CSV,
+    ALERTS_CSV,
+    REJECTS_CSV,
+    VALIDATION_JSON,
+    METRICS_JSON,
+    RUN_JSON,
+    f"{MODEL_DIR}/{MANIFEST_JSON}",
 )
-OUTPUT_COLUMNS = [
-    "risk_score",
-    "risk_band",
-    "risk_action",
-    "risk_reasons",
-    "anomaly_score",
-    "is_anomaly",
-    "anomaly_reasons",
-    "segment_id",
-    "segment_name",
-]
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +86,27 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_run_writes_every_result_file_with_consistent_counts(first_run: Path) -> None:
+    layout = RunLayout(first_run)
     for name in RUN_FILES:
         assert (first_run / name).is_file(), name
-    scored = read_csv(first_run / "customers_scored.csv")
-    validation = json.loads((first_run / "validation.json").read_text())
+    scored = read_csv(layout.scored_csv)
+    validation = json.loads(layout.validation_json.read_text())
     assert len(scored) == validation["tables"]["customers"]["clean"]
     header = list(scored[0])
     assert header[0] == "customer_id"
-    assert header[-len(OUTPUT_COLUMNS) :] == OUTPUT_COLUMNS
+    outputs = list(scored_output_columns(supervised=False))
+    assert header[-len(outputs) :] == outputs
+    alerts_header = layout.alerts_csv.read_text(encoding="utf-8").splitlines()[0]
+    assert alerts_header.split(",") == list(ALERTS_CSV_COLUMNS)
+    segments_header = layout.segments_csv.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert segments_header[: len(SEGMENTS_CSV_COLUMNS)] == list(SEGMENTS_CSV_COLUMNS)
+    profile = segments_header[len(SEGMENTS_CSV_COLUMNS) :]
+    assert profile and all(name.startswith(PROFILE_PREFIX) for name in profile)
     assert all(0 <= float(r["risk_score"]) <= 100 for r in scored)
     assert {r["risk_band"] for r in scored} <= {"Low", "Medium", "High", "Critical"}
     flagged = [r for r in scored if r["is_anomaly"] == "true"]
     assert flagged and all(r["anomaly_reasons"] for r in flagged)
-    segments = read_csv(first_run / "segments.csv")
+    segments = read_csv(layout.segments_csv)
     sizes = {int(s["segment_id"]): int(s["size"]) for s in segments}
     assert sum(sizes.values()) == len(scored)
     assert len({s["segment_name"] for s in segments}) == len(segments)
@@ -90,7 +114,7 @@ def test_run_writes_every_result_file_with_consistent_counts(first_run: Path) ->
         members = [r for r in scored if int(r["segment_id"]) == int(s["segment_id"])]
         assert len(members) == sizes[int(s["segment_id"])]
         assert {r["segment_name"] for r in members} == {s["segment_name"]}
-    run = json.loads((first_run / "run.json").read_text())
+    run = json.loads(layout.run_json.read_text())
     assert run["seed"] == 5
     assert {i["path"].rsplit("/", 1)[-1] for i in run["inputs"]} == {
         "customers.parquet",
@@ -98,9 +122,26 @@ def test_run_writes_every_result_file_with_consistent_counts(first_run: Path) ->
         "loans.parquet",
     }
     assert run["counts"]["customers_scored"] == len(scored)
+    assert {s["segment_id"]: s["size"] for s in run["counts"]["segments"]} == sizes
     assert run["counts"]["anomalies"] == len(flagged)
-    metrics = json.loads((first_run / "metrics.json").read_text())
+    metrics = json.loads(layout.metrics_json.read_text())
     assert {"risk", "anomalies", "segments", "transaction_alerts"} <= set(metrics)
+
+
+def test_the_seed_option_is_the_seed_of_every_record(first_run: Path) -> None:
+    """`--seed 5` is applied to the config once: every record, and the saved config, say 5."""
+    layout = RunLayout(first_run)
+    run = json.loads(layout.run_json.read_text())
+    manifest = json.loads((layout.model_dir / MANIFEST_JSON).read_text())
+    metrics = json.loads(layout.metrics_json.read_text())
+    seeds = {
+        "run.json": run["seed"],
+        "run.json config": run["config"]["seed"],
+        "manifest.json": manifest["seed"],
+        "manifest.json config": manifest["config"]["seed"],
+        "metrics.json": metrics["seed"],
+    }
+    assert seeds == dict.fromkeys(seeds, 5)
 
 
 def test_same_seed_gives_identical_scored_customers(
@@ -110,54 +151,201 @@ def test_same_seed_gives_identical_scored_customers(
     result = runner.invoke(app, [*args, "--quiet"])
     assert result.exit_code == 0, result.output
     assert result.output == ""
-    for name in ("customers_scored.csv", "segments.csv", "transaction_alerts.csv"):
+    for name in (SCORED_CSV, SEGMENTS_CSV, ALERTS_CSV):
         assert (tmp_path / name).read_bytes() == (first_run / name).read_bytes(), name
 
 
 def test_scoring_the_training_data_reproduces_the_run_exactly(
     bank: Path, first_run: Path, tmp_path: Path
 ) -> None:
-    args = ["score", "--model", str(first_run / "model"), *files_args(bank)]
+    args = ["score", "--model", str(first_run / MODEL_DIR), *files_args(bank)]
     result = runner.invoke(app, [*args, "--out", str(tmp_path), "--today", TODAY])
     assert result.exit_code == 0, result.output
-    for name in ("customers_scored.csv", "transaction_alerts.csv"):
+    for name in (SCORED_CSV, ALERTS_CSV):
         assert (tmp_path / name).read_bytes() == (first_run / name).read_bytes(), name
-    assert json.loads((tmp_path / "run.json").read_text())["command"] == "score"
+    assert json.loads((tmp_path / RUN_JSON).read_text())["command"] == "score"
+
+
+def test_score_batch_scores_without_writing_a_file(
+    bank: Path, first_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    today = date.fromisoformat(TODAY)
+    cfg = config_for_files(
+        str(bank / "customers.parquet"),
+        str(bank / "transactions.parquet"),
+        str(bank / "loans.parquet"),
+        None,
+    )
+    con = connect()
+    validated = validate(con, cfg, Path.cwd(), today=today)
+    scored = score_batch(con, validated, load_model(first_run / MODEL_DIR), cfg, today=today)
+    assert list(tmp_path.iterdir()) == []
+    with duckdb.connect() as db:
+        expected = db.execute(
+            f"SELECT customer_id, risk_score, segment_id FROM "
+            f"read_parquet({quote_literal(str(first_run / SCORED_PARQUET))}) ORDER BY customer_id"
+        ).fetchall()
+    got = scored.table.select(["customer_id", "risk_score", "segment_id"]).to_pylist()
+    assert [tuple(row.values()) for row in got] == expected
+
+
+def small_batch(bank: Path, first_run: Path, out: Path, n: int) -> list[str]:
+    """The first `n` trained customers with a loan, with their transactions and loans only."""
+    scored = quote_literal(str(first_run / SCORED_PARQUET))
+    loans = quote_literal(str(bank / "loans.parquet"))
+    out.mkdir()
+    with duckdb.connect() as con:
+        ids = [
+            row[0]
+            for row in con.execute(
+                f"SELECT customer_id FROM read_parquet({scored}) WHERE customer_id IN "
+                f"(SELECT customer_id FROM read_parquet({loans})) ORDER BY customer_id LIMIT {n}"
+            ).fetchall()
+        ]
+        chosen = ", ".join(quote_literal(i) for i in ids)
+        for table in ("customers", "transactions", "loans"):
+            source = quote_literal(str(bank / f"{table}.parquet"))
+            target = quote_literal(str(out / f"{table}.parquet"))
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet({source}) WHERE customer_id IN ({chosen})) "
+                f"TO {target} (FORMAT parquet)"
+            )
+    return ids
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_scoring_a_batch_of_one_or_two_customers(
+    bank: Path, first_run: Path, tmp_path: Path, n: int
+) -> None:
+    """A customer's row does not depend on who else is in the batch, even when alone."""
+    ids = small_batch(bank, first_run, tmp_path / "batch", n)
+    out = RunLayout(tmp_path / "scored")
+    args = ["score", "--model", str(first_run / MODEL_DIR), *files_args(tmp_path / "batch")]
+    result = runner.invoke(app, [*args, "--out", str(out.root), "--today", TODAY])
+    assert result.exit_code == 0, result.output
+    scored = read_csv(out.scored_csv)
+    assert [r["customer_id"] for r in scored] == ids
+    trained = {r["customer_id"]: r for r in read_csv(first_run / SCORED_CSV)}
+    scores = ("risk_score", "anomaly_score")  # equal up to float rounding (vectorised sums)
+    for row, expected in zip(scored, (trained[i] for i in ids), strict=True):
+        assert {k: v for k, v in row.items() if k not in scores} == {
+            k: v for k, v in expected.items() if k not in scores
+        }
+        for name in scores:
+            assert float(row[name]) == pytest.approx(float(expected[name]), rel=1e-12)
+    assert require_finished_run(out.root) == out.root.resolve()
+    run = json.loads(out.run_json.read_text())
+    batch = [(s["size"], s["share"]) for s in run["counts"]["segments"] if s["size"]]
+    assert sum(size for size, _ in batch) == n and sum(share for _, share in batch) == 1
+    report = run["report"]
+    assert report["status"] in {"built", "failed", "skipped"}
+    if report["status"] == "failed":
+        assert report["reason"] and not out.report_html.exists()
+        assert "warning: the report was not built" in " ".join(result.output.split())
+
+
+def test_a_report_that_cannot_be_built_leaves_a_finished_run(
+    bank: Path, first_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("jinja2")
+    import finintel.report
+
+    def broken(run_dir: Path, progress: object = None) -> Path:
+        raise ValueError("the plot cannot be drawn\nsecond line")
+
+    monkeypatch.setattr(finintel.report, "build_report", broken)
+    out = RunLayout(tmp_path)
+    out.report_html.write_text("an older run's report", encoding="utf-8")
+    out.summary_json.write_text("{}", encoding="utf-8")
+    args = ["score", "--model", str(first_run / MODEL_DIR), *files_args(bank)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path), "--today", TODAY, "--quiet"])
+    assert result.exit_code == 0, result.output
+    message = " ".join(result.output.split())
+    assert "warning: the report was not built: ValueError: the plot cannot be drawn." in message
+    assert "Traceback" not in result.output and "second line" not in result.output
+    assert read_csv(out.scored_csv) == read_csv(first_run / SCORED_CSV)
+    run = json.loads(out.run_json.read_text())
+    assert run["report"] == {
+        "status": "failed",
+        "path": None,
+        "reason": "ValueError: the plot cannot be drawn",
+    }
+    assert "report" in run["timings_seconds"]
+    assert not out.report_html.exists() and not out.summary_json.exists()
+    assert require_finished_run(tmp_path) == tmp_path.resolve()
+    # once the report can be built, `finintel report` builds it and run.json says so
+    monkeypatch.undo()
+    rebuilt = runner.invoke(app, ["report", str(tmp_path), "--quiet"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert out.report_html.is_file() and out.summary_json.is_file()
+    assert json.loads(out.run_json.read_text())["report"]["status"] == "built"
+
+
+def test_a_built_report_is_recorded_in_run_json(first_run: Path) -> None:
+    pytest.importorskip("matplotlib")
+    run = json.loads(RunLayout(first_run).run_json.read_text())
+    assert run["report"] == {
+        "status": "built",
+        "path": str(first_run / REPORT_HTML),
+        "reason": None,
+    }
+    assert (first_run / REPORT_HTML).is_file() and (first_run / SUMMARY_JSON).is_file()
+
+
+def test_a_finished_run_needs_scored_customers_and_run_json(
+    first_run: Path, tmp_path: Path
+) -> None:
+    assert require_finished_run(first_run) == first_run.resolve()
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / SCORED_PARQUET).write_bytes((first_run / SCORED_PARQUET).read_bytes())
+    with pytest.raises(RunDirError) as refused:
+        require_finished_run(partial)
+    message = str(refused.value)
+    assert str(partial) in message and "is not a finished run: run.json is missing" in message
+    assert "finintel run" in message
+    with pytest.raises(RunDirError, match=r"customers_scored\.parquet is missing"):
+        require_finished_run(tmp_path)
+    result = runner.invoke(app, ["report", str(partial)])
+    assert result.exit_code == 2
+    assert "run.json is missing" in " ".join(result.output.split())
 
 
 def test_scoring_a_new_batch_uses_training_statistics(first_run: Path, tmp_path: Path) -> None:
     other = generate_bank(tmp_path / "other", 300, seed=99)
-    args = ["score", "--model", str(first_run / "model"), *files_args(other.customers.parent)]
+    args = ["score", "--model", str(first_run / MODEL_DIR), *files_args(other.customers.parent)]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "scored"), "--today", TODAY])
     assert result.exit_code == 0, result.output
-    scored = read_csv(tmp_path / "scored" / "customers_scored.csv")
+    scored = read_csv(tmp_path / "scored" / SCORED_CSV)
     assert len(scored) == 300
-    trained = {s["segment_name"] for s in read_csv(first_run / "segments.csv")}
+    trained = {s["segment_name"] for s in read_csv(first_run / SEGMENTS_CSV)}
     assert {r["segment_name"] for r in scored} <= trained
 
 
 def test_a_tampered_bundle_is_refused(bank: Path, first_run: Path, tmp_path: Path) -> None:
-    model = tmp_path / "model"
+    model = tmp_path / MODEL_DIR
     model.mkdir()
-    for file in (first_run / "model").rglob("*"):
+    for file in (first_run / MODEL_DIR).rglob("*"):
         if file.is_file():
-            target = model / file.relative_to(first_run / "model")
+            target = model / file.relative_to(first_run / MODEL_DIR)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(file.read_bytes())
-    victim = sorted(p for p in model.rglob("*.json") if p.name != "manifest.json")[0]
+    victim = sorted(p for p in model.rglob("*.json") if p.name != MANIFEST_JSON)[0]
     victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))
     args = ["score", "--model", str(model), *files_args(bank), "--out", str(tmp_path / "o")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "has been changed since the model was saved" in result.output
     assert "Traceback" not in result.output
-    assert not (tmp_path / "o" / "customers_scored.csv").exists()
+    assert not (tmp_path / "o" / SCORED_CSV).exists()
 
 
 def test_data_that_cannot_provide_the_model_features_is_refused(
     bank: Path, first_run: Path, tmp_path: Path
 ) -> None:
-    args = ["score", "--model", str(first_run / "model"), *files_args(bank, loans=False)]
+    args = ["score", "--model", str(first_run / MODEL_DIR), *files_args(bank, loans=False)]
     result = runner.invoke(app, [*args, "--out", str(tmp_path), "--today", TODAY])
     assert result.exit_code == 2, result.output
     assert "feature mismatch" in result.output and "loan_count" in result.output
@@ -173,9 +361,9 @@ def test_run_without_transactions_on_a_customer_table(tmp_path: Path) -> None:
     args = ["run", "--customers", str(tmp_path / "customers.csv"), "--out", str(tmp_path / "o")]
     result = runner.invoke(app, [*args, "--quiet"])
     assert result.exit_code == 0, result.output
-    scored = read_csv(tmp_path / "o" / "customers_scored.csv")
+    scored = read_csv(tmp_path / "o" / SCORED_CSV)
     assert len(scored) == 400
-    assert read_csv(tmp_path / "o" / "transaction_alerts.csv") == []
+    assert read_csv(tmp_path / "o" / ALERTS_CSV) == []
 
 
 def test_demo_generates_runs_and_compares_with_truth(tmp_path: Path) -> None:
@@ -185,15 +373,15 @@ def test_demo_generates_runs_and_compares_with_truth(tmp_path: Path) -> None:
     # every file on a line of its own, the path whole however long it is
     lines = result.output.splitlines()
     for label, name in (
-        ("Transaction alerts", "transaction_alerts.csv"),
-        ("Report", "report.html"),
+        ("Transaction alerts", ALERTS_CSV),
+        ("Report", REPORT_HTML),
     ):
         assert f"{label}: {tmp_path / 'run' / name}" in lines, (label, result.output)
-    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    evaluation = json.loads((tmp_path / "run" / EVALUATION_JSON).read_text())
     assert evaluation["customers"] == 1200
-    assert (tmp_path / "run" / "model" / "manifest.json").is_file()
+    assert (tmp_path / "run" / MODEL_DIR / MANIFEST_JSON).is_file()
     alerts = evaluation["transaction_alerts"]
-    with (tmp_path / "run" / "transaction_alerts.csv").open(encoding="utf-8") as fh:
+    with (tmp_path / "run" / ALERTS_CSV).open(encoding="utf-8") as fh:
         alerted = {row["transaction_id"] for row in csv.DictReader(fh)}
     with duckdb.connect() as con:
         truth = con.execute(
@@ -214,8 +402,8 @@ def test_too_few_customers_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "needs at least 50 customers" in result.output and "has 5" in result.output
     assert "Traceback" not in result.output
-    assert not (tmp_path / "o" / "customers_scored.csv").exists()
-    assert not (tmp_path / "o" / "model").exists()
+    assert not (tmp_path / "o" / SCORED_CSV).exists()
+    assert not (tmp_path / "o" / MODEL_DIR).exists()
 
 
 def test_dashboard_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
@@ -233,25 +421,25 @@ def test_a_bundle_with_a_foreign_object_type_is_refused_without_loading_it(
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    model = tmp_path / "model"
-    for file in (first_run / "model").rglob("*"):
+    model = tmp_path / MODEL_DIR
+    for file in (first_run / MODEL_DIR).rglob("*"):
         if file.is_file():
-            target = model / file.relative_to(first_run / "model")
+            target = model / file.relative_to(first_run / MODEL_DIR)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(file.read_bytes())
-    forest = model / "anomaly" / "anomaly_isolation_forest.skops"
+    [forest] = model.rglob("*.skops")  # the Isolation Forest, whatever its file is called
     forest.write_bytes(sio.dumps(LogisticRegression()))
-    manifest = json.loads((model / "manifest.json").read_text())
-    entry = manifest["files"]["anomaly/anomaly_isolation_forest.skops"]
+    manifest = json.loads((model / MANIFEST_JSON).read_text())
+    entry = manifest["files"][forest.relative_to(model).as_posix()]
     entry["sha256"] = hashlib.sha256(forest.read_bytes()).hexdigest()
     entry["bytes"] = forest.stat().st_size
-    (model / "manifest.json").write_text(json.dumps(manifest))
+    (model / MANIFEST_JSON).write_text(json.dumps(manifest))
     args = ["score", "--model", str(model), *files_args(bank), "--out", str(tmp_path / "o")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "fitted state cannot be loaded" in result.output
     assert "holds a LogisticRegression, not an IsolationForest" in result.output
-    assert not (tmp_path / "o" / "customers_scored.csv").exists()
+    assert not (tmp_path / "o" / SCORED_CSV).exists()
 
 
 class Intruder:
@@ -265,7 +453,7 @@ def test_skops_refuses_a_type_outside_the_trusted_list() -> None:
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
-    from finintel.models.anomaly import TRUSTED_FOREST_TYPES
+    from finintel.models.detectors import TRUSTED_FOREST_TYPES
 
     data = sio.dumps(Intruder())
     with pytest.raises(UntrustedTypesFoundException, match="Intruder"):

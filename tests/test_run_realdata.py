@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from finintel.cli import app
+from finintel.run_layout import MANIFEST_JSON, RunLayout
 
 pytestmark = pytest.mark.realdata
 
@@ -35,22 +36,22 @@ def run_example(name: str, out: Path) -> dict[str, Any]:
     args = ["run", "--config", str(config), "--out", str(out), "--today", "2026-11-21"]
     result = runner.invoke(app, [*args, "--quiet"])
     assert result.exit_code == 0, result.output
-    metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text())
+    metrics: dict[str, Any] = json.loads(RunLayout(out).metrics_json.read_text())
     return metrics
 
 
 def assert_rescoring_reproduces(name: str, out: Path) -> None:
     """`finintel score` with the run's bundle, on the same mapped files, gives the same rows."""
     config = ROOT / "examples" / f"{name}.toml"
-    args = ["score", "--model", str(out / "model"), "--config", str(config)]
-    result = runner.invoke(app, [*args, "--out", str(out / "scored"), "--quiet"])
+    run, rescored = RunLayout(out), RunLayout(out / "scored")
+    args = ["score", "--model", str(run.model_dir), "--config", str(config)]
+    result = runner.invoke(app, [*args, "--out", str(rescored.root), "--quiet"])
     assert result.exit_code == 0, result.output
-    scored = (out / "scored" / "customers_scored.csv").read_bytes()
-    assert scored == (out / "customers_scored.csv").read_bytes()
+    assert rescored.scored_csv.read_bytes() == run.scored_csv.read_bytes()
 
 
 def segment_names(out: Path) -> list[str]:
-    with (out / "segments.csv").open(encoding="utf-8") as fh:
+    with RunLayout(out).segments_csv.open(encoding="utf-8") as fh:
         return [row["segment_name"] for row in csv.DictReader(fh)]
 
 
@@ -75,14 +76,14 @@ def test_german_credit_supervised_scorecard(tmp_path: Path) -> None:
     assert risk["labelled"] == 1000 and risk["bads"] == 300
     assert risk["cross_validation"]["roc_auc"] >= 0.78
     assert risk["cross_validation"]["baseline"]["roc_auc"] > 0.7
-    with (tmp_path / "customers_scored.csv").open(encoding="utf-8") as fh:
+    with RunLayout(tmp_path).scored_csv.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 1000
     assert all(0 < float(r["probability_of_default"]) < 1 for r in rows)
     # unordered category codes feed the scorecard only, not distances
     categorical = {"purpose_code", "job_code", "housing_code"}
     assert not categorical & set(metrics["anomalies"]["features"])
-    model = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    model = json.loads((RunLayout(tmp_path).model_dir / MANIFEST_JSON).read_text())
     assert not categorical & set(model["segment_columns"])
     # reasons name coded attributes in the file's own words, from the config's value maps
     reasons = " | ".join(r["risk_reasons"] for r in rows)
@@ -100,7 +101,7 @@ def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> 
     risk = metrics["risk"]
     assert risk["mode"] == "supervised"
     assert (risk["labelled"], risk["unlabelled"], risk["bads"]) == (682, 4687, 76)
-    run = json.loads((tmp_path / "run.json").read_text())
+    run = json.loads(RunLayout(tmp_path).run_json.read_text())
     assert run["counts"]["customers_scored"] == 5369
     # the bundle rescoring the mapped files through the same config reproduces the run
     assert_rescoring_reproduces("berka", tmp_path)

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -26,7 +27,17 @@ from rich.table import Table
 from finintel import __version__
 from finintel.config import FinintelConfig, config_for_files, load_config
 from finintel.errors import ConfigError, FinintelError, OptionalDependencyError
-from finintel.pipeline import ModelRun, run_all, run_features, run_score, run_validation
+from finintel.pipeline import (
+    ModelRun,
+    ReportBuilder,
+    ReportOutcome,
+    add_report,
+    run_all,
+    run_features,
+    run_score,
+    run_validation,
+)
+from finintel.run_layout import RunLayout, require_finished_run
 from finintel.sql import first_line
 from finintel.validate import ValidationResult
 
@@ -169,7 +180,7 @@ def _print_validation(result: ValidationResult, out: Path) -> None:
     console.print(counts)
     if rules.row_count:
         console.print(rules)
-    console.print(f"Rejected rows with reasons: {out / 'rejects.csv'}")
+    console.print(f"Rejected rows with reasons: {RunLayout(out).rejects_csv}")
 
 
 @app.command()
@@ -289,6 +300,11 @@ def generate(
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed (default: the config's, 42).")]
 
 
+def _with_seed(cfg: FinintelConfig, seed: int | None) -> FinintelConfig:
+    """The config with `--seed` applied: the one seed the run records everywhere."""
+    return cfg if seed is None else cfg.model_copy(update={"seed": seed})
+
+
 def _print_run(run: ModelRun) -> None:
     summary = run.summary
     segments = Table(title="Segments", title_justify="left")
@@ -310,15 +326,15 @@ def _print_run(run: ModelRun) -> None:
         f"Anomalous customers: {summary['anomalies']:,} of {summary['customers_scored']:,}; "
         f"transaction alerts: {summary['transaction_alerts']:,}"
     )
-    out = run.out_dir
+    layout = RunLayout(run.out_dir)
     files = {
-        "Scored customers": out / "customers_scored.csv",
-        "Segments": out / "segments.csv",
-        "Transaction alerts": out / "transaction_alerts.csv",
-        "Rejected rows": out / "rejects.csv",
-        "Run record": out / "run.json",
-        "Metrics": out / "metrics.json",
-        "Model bundle": out / "model",
+        "Scored customers": layout.scored_csv,
+        "Segments": layout.segments_csv,
+        "Transaction alerts": layout.alerts_csv,
+        "Rejected rows": layout.rejects_csv,
+        "Run record": layout.run_json,
+        "Metrics": layout.metrics_json,
+        "Model bundle": layout.model_dir,
     }
     for label, path in files.items():
         if path.exists():
@@ -326,12 +342,39 @@ def _print_run(run: ModelRun) -> None:
             console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
 
 
-def _print_report(run: ModelRun) -> None:
-    report = run.summary.get("report", "")
-    if report.endswith("report.html"):
-        console.print(f"Report: {report}", soft_wrap=True, highlight=False)
-    else:
-        console.print(f"Report {report}", style="dim")
+def _report_builder(required: bool = False) -> ReportBuilder | None:
+    """`finintel.report.build_report`, or None without the report extra (an error if required)."""
+    try:
+        import jinja2  # noqa: F401
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        if required:
+            raise OptionalDependencyError(exc.name or "matplotlib", "report") from None
+        return None
+    from finintel.report import build_report
+
+    return build_report
+
+
+def _print_report(report: ReportOutcome) -> None:
+    if report.built:
+        console.print(f"Report: {report.path}", soft_wrap=True, highlight=False)
+    elif report.status == "skipped":
+        console.print(f"Report not built: {report.reason}", style="dim")
+
+
+def _warn_report(report: ReportOutcome, run_dir: Path, debug: bool) -> None:
+    """A report that failed is a warning (the results are complete), also under --quiet."""
+    if report.status != "failed":
+        return
+    if debug and report.error is not None:
+        errors.print("".join(traceback.format_exception(report.error)), highlight=False)
+    errors.print(
+        f"[bold yellow]warning:[/] the report was not built: {report.reason}. The result files "
+        f"are complete; run.json records why (try again with `finintel report {run_dir}`)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -351,14 +394,15 @@ def run(
     """Run everything: validate, features, risk, anomalies, segments, results and model bundle."""
     with _friendly_errors(debug):
         cfg, base = _load(config, customers, transactions, loans, labels, extra)
+        cfg = _with_seed(cfg, seed)
         with _steps(quiet) as step:
-            result = run_all(
-                cfg, base, out, seed=seed, today=_parse_date(today, "--today"), progress=step
-            )
+            result = run_all(cfg, base, out, today=_parse_date(today, "--today"), progress=step)
+            report = add_report(out, _report_builder(), step)
         if not quiet:
             _print_validation(result.features.validation.result, out)
             _print_run(result)
-            _print_report(result)
+            _print_report(report)
+        _warn_report(report, out, debug)
 
 
 @app.command()
@@ -386,10 +430,12 @@ def score(
             result = run_score(
                 model, cfg, base, out, today=_parse_date(today, "--today"), progress=step
             )
+            report = add_report(out, _report_builder(), step)
         if not quiet:
             _print_validation(result.features.validation.result, out)
             _print_run(result)
-            _print_report(result)
+            _print_report(report)
+        _warn_report(report, out, debug)
 
 
 @app.command()
@@ -416,10 +462,11 @@ def demo(
             cfg = config_for_files(
                 str(bank.customers), str(bank.transactions), str(bank.loans), None
             )
-            result = run_all(cfg, Path.cwd(), out / "run", seed=seed, progress=step)
+            result = run_all(_with_seed(cfg, seed), Path.cwd(), out / "run", progress=step)
             step("comparing with the planted truth")
             truth = evaluate_against_truth(out / "run", out / "bank")
-            write_json(out / "run" / "evaluation.json", truth)
+            write_json(RunLayout(out / "run").evaluation_json, truth)
+            report = add_report(out / "run", _report_builder(), step)
         if not quiet:
             console.print(
                 f"Synthetic bank: {bank.n_customers:,} customers, {bank.n_transactions:,} "
@@ -443,7 +490,8 @@ def demo(
                 f"Transaction alerts: {tx['planted_among_alerts']} of {tx['planted']} planted "
                 f"transactions among {tx['alerts']:,} alerts (caught: {recall})"
             )
-            _print_report(result)
+            _print_report(report)
+        _warn_report(report, out / "run", debug)
 
 
 @app.command()
@@ -454,17 +502,14 @@ def report(
 ) -> None:
     """Rebuild report.html, its plots and summary.json from a run's files."""
     with _friendly_errors(debug):
-        try:
-            import jinja2  # noqa: F401
-            import matplotlib  # noqa: F401
-        except ImportError as exc:
-            raise OptionalDependencyError(exc.name or "matplotlib", "report") from None
-        from finintel.report import build_report
-
+        require_finished_run(run_dir)
+        build = _report_builder(required=True)
         with _steps(quiet) as step:
-            path = build_report(run_dir, step)
+            outcome = add_report(run_dir, build, step)
+        if outcome.error is not None:
+            raise outcome.error
         if not quiet:
-            console.print(f"Report: {path}")
+            console.print(f"Report: {outcome.path}")
 
 
 @app.command()
@@ -478,9 +523,9 @@ def dashboard(
 ) -> None:
     """Start the interactive dashboard over a run (needs the dashboard extra)."""
     with _friendly_errors(debug):
-        from finintel.dashboard import check_run_dir, serve
+        from finintel.dashboard import serve
 
-        run = check_run_dir(run_dir)
+        run = require_finished_run(run_dir)
         console.print(f"Dashboard for {run} at http://localhost:{port} (Ctrl-C to stop)")
         code = serve(run, port, headless)
         if code not in (0, -2, 130):

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from finintel.errors import OptionalDependencyError
+from finintel.run_layout import RunLayout
 from finintel.sql import quote_literal
 
 
@@ -29,7 +30,7 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
         from sklearn.metrics import adjusted_rand_score, average_precision_score, roc_auc_score
     except ImportError:
         raise OptionalDependencyError("scikit-learn", "models") from None
-    scored = quote_literal(str(run_dir / "customers_scored.parquet"))
+    scored = quote_literal(str(RunLayout(run_dir).scored_parquet))
     truth = quote_literal(str(bank_dir / "truth" / "customers.parquet"))
     labels = quote_literal(str(bank_dir / "truth" / "labels.parquet"))
     rows = (
@@ -75,7 +76,7 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
 
 def _alerts_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
     """Planted transactions among the alerts: how many, per kind, and the alerts' precision."""
-    alerts = quote_literal(str(run_dir / "transaction_alerts.csv"))
+    alerts = quote_literal(str(RunLayout(run_dir).alerts_csv))
     truth = quote_literal(str(bank_dir / "truth" / "transactions.parquet"))
     con = duckdb.connect()
     con.execute(

@@ -1,8 +1,12 @@
 """The only place that knows the order of the steps: validate, features, models, results.
 
-Each step writes its files atomically into the output directory; `validation.json`,
-`features.json` and `run.json` are written last in their step, so their presence marks a
-finished step. `run_all` fits the models and saves the bundle; `run_score` applies a bundle.
+Each step writes its files atomically into the output directory (names from
+`finintel.run_layout`); `validation.json`, `features.json` and `run.json` are written last in
+their step, so their presence marks a finished step. `run_all` fits the models (with
+`cfg.seed`) and saves the bundle; `run_score` loads a bundle (`load_model`), scores the batch
+with `score_batch` (no file written) and then writes the results. The report is not a step of
+the pipeline: the shells call `add_report` after it, which builds the report best effort and
+records in `run.json` whether it was built and why not.
 
 Example:
     >>> from finintel.config import config_for_files
@@ -15,34 +19,31 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
 
 from finintel import __version__
-from finintel.bundle import (
-    MANIFEST,
-    Bundle,
-    library_versions,
-    load_bundle,
-    save_bundle,
-)
+from finintel.bundle import Bundle, library_versions, load_bundle, save_bundle
 from finintel.config import FinintelConfig
-from finintel.errors import BundleError, FinintelError
+from finintel.errors import BundleError, FinintelError, OptionalDependencyError
 from finintel.features import FeaturePlan, build_features, feature_columns, plan_features
 from finintel.features.catalog import CATALOG, MIX_FEATURES
 from finintel.models.frame import FeatureFrame, load_frame
 from finintel.readers import resolve
 from finintel.results import segment_rows, write_results
+from finintel.run_layout import MANIFEST_JSON, RunLayout, require_finished_run
 from finintel.scoring import FittedModels, ScoredCustomers, apply_models, fit_models, labels_for
-from finintel.sql import connect
+from finintel.sql import connect, first_line
 from finintel.validate import NULLED, REJECTS, TABLE_ORDER, ValidationResult, validate
 from finintel.writers import write_json, write_query
 
@@ -78,26 +79,22 @@ def run_validation(
 ) -> ValidationRun:
     """Validate every table and write clean tables, rejects and `validation.json`."""
     con = con or connect()
+    layout = RunLayout(out_dir)
     result = validate(con, cfg, base, today=today, progress=progress)
     if progress:
         progress("writing clean tables and rejects")
     for name in TABLE_ORDER:
-        write_query(
-            con,
-            f"SELECT * FROM {result.clean[name]}",
-            out_dir / "clean" / f"{name}.parquet",
-            "parquet",
-        )
+        write_query(con, f"SELECT * FROM {result.clean[name]}", layout.clean_table(name), "parquet")
     rejects = f'SELECT * FROM {REJECTS} ORDER BY "table", "row"'
-    write_query(con, rejects, out_dir / "rejects.csv", "csv")
-    write_query(con, rejects, out_dir / "rejects.parquet", "parquet")
+    write_query(con, rejects, layout.rejects_csv, "csv")
+    write_query(con, rejects, layout.rejects_parquet, "parquet")
     write_query(
         con,
         f'SELECT * FROM {NULLED} ORDER BY "table", "row", "column"',
-        out_dir / "nulled_values.csv",
+        layout.nulled_csv,
         "csv",
     )
-    write_json(out_dir / "validation.json", {"finintel_version": __version__, **result.to_dict()})
+    write_json(layout.validation_json, {"finintel_version": __version__, **result.to_dict()})
     return ValidationRun(con, result, out_dir)
 
 
@@ -115,12 +112,12 @@ def run_features(
         progress("building customer features")
     plan = plan_features(con, cfg.features, validation.result.extra_columns, fallback_as_of=today)
     table = build_features(con, plan)
-    features_path = out_dir / "features.parquet"
-    write_query(con, f"SELECT * FROM {table}", features_path, "parquet")
-    write_query(con, f"SELECT * FROM {table}", out_dir / "features.csv", "csv")
+    layout = RunLayout(out_dir)
+    write_query(con, f"SELECT * FROM {table}", layout.features_parquet, "parquet")
+    write_query(con, f"SELECT * FROM {table}", layout.features_csv, "csv")
     count = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    write_json(out_dir / "features.json", feature_manifest(plan, int(count)))
-    return FeatureRun(validation, plan, int(count), features_path)
+    write_json(layout.features_json, feature_manifest(plan, int(count)))
+    return FeatureRun(validation, plan, int(count), layout.features_parquet)
 
 
 def feature_manifest(plan: FeaturePlan, n_customers: int) -> dict[str, Any]:
@@ -143,6 +140,43 @@ def feature_manifest(plan: FeaturePlan, n_customers: int) -> dict[str, Any]:
     }
 
 
+ReportStatus = Literal["built", "skipped", "failed", "pending"]
+# Builds the report of a run directory and returns the path of report.html.
+ReportBuilder = Callable[[Path, Progress | None], Path]
+PENDING_REASON = "not built yet: `finintel report RUN` builds it"
+REPORT_EXTRA_MISSING = "install finintel[report] for report.html and plots"
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """Whether `report.html` was built: where, or why not (recorded in `run.json`).
+
+    `skipped` means the `report` extra is not installed; `failed` means building it raised
+    (the result files are complete all the same); `pending` is what `run.json` says until
+    `add_report` has run.
+
+    Example:
+        >>> ReportOutcome("failed", reason="DataError: too few customers").to_dict()
+        {'status': 'failed', 'path': None, 'reason': 'DataError: too few customers'}
+    """
+
+    status: ReportStatus
+    path: Path | None = None
+    reason: str | None = None
+    error: BaseException | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def built(self) -> bool:
+        return self.status == "built"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "path": None if self.path is None else str(self.path),
+            "reason": self.reason,
+        }
+
+
 @dataclass
 class ModelRun:
     """A finished `finintel run` or `finintel score`: what was computed and where it went."""
@@ -155,47 +189,120 @@ class ModelRun:
     summary: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified model bundle with its feature plan and fitted models, ready to score batches."""
+
+    bundle: Bundle
+    plan: FeaturePlan
+    fitted: FittedModels
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The feature columns the models were fitted on, in order."""
+        return list(self.bundle.manifest["feature_columns"])
+
+
+def load_model(model_dir: Path) -> LoadedModel:
+    """Verify and load the bundle in `model_dir`; no code from the bundle is run.
+
+    Raises:
+        BundleError: the bundle is missing, changed, from another version, or its fitted
+            state cannot be loaded.
+
+    Example:
+        >>> model = load_model(Path("run/model"))  # doctest: +SKIP
+        >>> model.plan.as_of  # doctest: +SKIP
+        datetime.date(2026, 11, 21)
+    """
+    bundle = load_bundle(model_dir)
+    plan = FeaturePlan.from_dict(bundle.manifest["feature_plan"])
+    try:
+        fitted = FittedModels.from_parts(bundle.parts, list(bundle.manifest["segment_columns"]))
+    except OptionalDependencyError:
+        raise
+    except Exception as exc:  # a refused skops type, a damaged or foreign state file, ...
+        raise BundleError(model_dir, f"the fitted state cannot be loaded: {exc}") from None
+    return LoadedModel(bundle, plan, fitted)
+
+
+def score_batch(
+    con: duckdb.DuckDBPyConnection,
+    validated: ValidationResult,
+    model: LoadedModel,
+    cfg: FinintelConfig,
+    *,
+    today: date | None = None,
+    progress: Progress | None = None,
+) -> ScoredCustomers:
+    """Score validated data with a loaded model: writes no file and draws nothing.
+
+    Builds the features with the model's stored plan (in the `features` table of `con`),
+    checks they are the model's, and applies the fitted models (which also leave the
+    `transaction_alerts` table in `con`). Any number of customers, even one, can be scored.
+
+    Raises:
+        BundleError: the data cannot provide the features the model was fitted on.
+
+    Example:
+        >>> con = connect()  # doctest: +SKIP
+        >>> validated = validate(con, cfg, Path("."))  # doctest: +SKIP
+        >>> model = load_model(Path("run/model"))  # doctest: +SKIP
+        >>> scored = score_batch(con, validated, model, cfg)  # doctest: +SKIP
+        >>> scored.table.num_rows  # doctest: +SKIP
+        1
+    """
+    _check_feature_match(model.bundle, cfg, con, validated, model.plan, today)
+    if progress:
+        progress("building customer features with the model's feature plan")
+    frame = load_frame(con, build_features(con, model.plan))
+    if list(frame.columns) != model.feature_columns:
+        raise BundleError(
+            model.bundle.path, "the feature columns built for this data differ from the model's"
+        )
+    return apply_models(con, frame, model.fitted, progress)
+
+
 def run_all(
     cfg: FinintelConfig,
     base: Path,
     out_dir: Path,
     *,
-    seed: int | None = None,
     today: date | None = None,
     progress: Progress | None = None,
 ) -> ModelRun:
-    """Validate, build features, fit and apply every model, write results, metrics and bundle."""
+    """Validate, build features, fit and apply every model (seed: `cfg.seed`), write it all."""
     clock = _Clock()
-    seed = cfg.seed if seed is None else seed
+    layout = RunLayout(out_dir)
     features = run_features(cfg, base, out_dir, today, progress)
     clock.lap("validate_and_features")
     con = features.validation.con
     frame = load_frame(con, "features")
     label_report = features.validation.result.reports.get("labels")
     labels = labels_for(con, frame) if label_report and label_report.clean else None
-    fitted = fit_models(con, frame, labels, cfg, seed, progress)
+    fitted = fit_models(con, frame, labels, cfg, cfg.seed, progress)
     clock.lap("fit")
     scored = apply_models(con, frame, fitted, progress)
     clock.lap("score")
     if progress:
         progress("writing results and the model bundle")
     write_results(con, out_dir, scored)
-    metrics = {"finintel_version": __version__, "seed": seed, **fitted.metrics()}
-    write_json(out_dir / "metrics.json", metrics)
+    metrics = {"finintel_version": __version__, "seed": cfg.seed, **fitted.metrics()}
+    write_json(layout.metrics_json, metrics)
     save_bundle(
-        out_dir / "model",
+        layout.model_dir,
         fitted.to_parts(),
         {
             "feature_plan": features.plan.to_dict(),
             "feature_columns": list(frame.columns),
             "segment_columns": fitted.segment_columns,
-            "seed": seed,
+            "seed": cfg.seed,
             "training": training_statistics(frame, labels),
             "config": cfg.model_dump(mode="json"),
         },
     )
     clock.lap("write")
-    summary = _finish(out_dir, "run", cfg, base, clock, features, scored, {"seed": seed}, progress)
+    summary = _finish(out_dir, "run", cfg, base, clock, features, scored, {"seed": cfg.seed})
     return ModelRun(features, fitted, scored, out_dir, metrics, summary)
 
 
@@ -210,46 +317,31 @@ def run_score(
 ) -> ModelRun:
     """Apply a saved bundle to new data: same features, same statistics, no refitting."""
     clock = _Clock()
+    layout = RunLayout(out_dir)
     if progress:
         progress("checking the model bundle")
-    bundle = load_bundle(model_dir)
-    plan = FeaturePlan.from_dict(bundle.manifest["feature_plan"])
+    model = load_model(model_dir)
+    clock.lap("load_model")
     validation = run_validation(cfg, base, out_dir, today, progress)
-    con = validation.con
-    _check_feature_match(bundle, cfg, validation, plan, today)
-    try:
-        fitted = FittedModels.from_parts(bundle.parts, list(bundle.manifest["segment_columns"]))
-    except FinintelError:
-        raise
-    except Exception as exc:  # a refused skops type, a malformed state file, ...
-        raise BundleError(model_dir, f"the fitted state cannot be loaded: {exc}") from None
-    clock.lap("validate_and_check")
-    if progress:
-        progress("building customer features with the model's feature plan")
-    table = build_features(con, plan)
-    frame = load_frame(con, table)
-    if list(frame.columns) != list(bundle.manifest["feature_columns"]):
-        raise BundleError(
-            model_dir, "the feature columns built for this data differ from the model's"
-        )
-    count = len(frame)
-    write_json(out_dir / "features.json", feature_manifest(plan, count))
-    features = FeatureRun(validation, plan, count, out_dir / "customers_scored.parquet")
-    scored = apply_models(con, frame, fitted, progress)
+    clock.lap("validate")
+    scored = score_batch(
+        validation.con, validation.result, model, cfg, today=today, progress=progress
+    )
     clock.lap("score")
-    write_results(con, out_dir, scored)
+    count = scored.table.num_rows
+    write_json(layout.features_json, feature_manifest(model.plan, count))
+    features = FeatureRun(validation, model.plan, count, layout.scored_parquet)
+    write_results(validation.con, out_dir, scored)
     metrics = {
         "finintel_version": __version__,
         "source": f"the model bundle {model_dir}: measured when the model was fitted",
-        **fitted.metrics(),
+        **model.fitted.metrics(),
     }
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(layout.metrics_json, metrics)
     clock.lap("write")
-    model = {"path": str(model_dir), "manifest_sha256": _file_sha256(model_dir / MANIFEST)}
-    summary = _finish(
-        out_dir, "score", cfg, base, clock, features, scored, {"model": model}, progress
-    )
-    return ModelRun(features, fitted, scored, out_dir, metrics, summary)
+    manifest = {"path": str(model_dir), "manifest_sha256": _file_sha256(model_dir / MANIFEST_JSON)}
+    summary = _finish(out_dir, "score", cfg, base, clock, features, scored, {"model": manifest})
+    return ModelRun(features, model.fitted, scored, out_dir, metrics, summary)
 
 
 def _finish(
@@ -261,11 +353,15 @@ def _finish(
     features: FeatureRun,
     scored: ScoredCustomers,
     details: dict[str, Any],
-    progress: Progress | None,
 ) -> dict[str, Any]:
-    """Write run.json (which marks a finished run), then the report; return the counts."""
+    """Write run.json, which marks a finished run; return the counts.
+
+    Report files of an earlier run in the same directory are removed: they describe other
+    results. The report comes after, from the shell (`add_report`).
+    """
+    layout = RunLayout(out_dir)
+    _remove_report_files(layout)
     summary = run_summary(features, scored)
-    summary["report"] = _report_placeholder(out_dir)
     record = {
         "command": command,
         "finintel_version": __version__,
@@ -275,42 +371,72 @@ def _finish(
         "inputs": input_fingerprints(cfg, base),
         "timings_seconds": clock.laps,
         "counts": summary,
+        "report": ReportOutcome("pending", reason=PENDING_REASON).to_dict(),
     }
-    write_json(out_dir / "run.json", record)
-    _build_report(out_dir, summary, progress)
+    write_json(layout.run_json, record)
     return summary
 
 
-def _report_placeholder(out_dir: Path) -> str:
-    """Where the report goes, or why there is none (the report extra is optional)."""
-    try:
-        import jinja2  # noqa: F401
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return "not built: install finintel[report] for report.html and plots"
-    return str(out_dir / "report.html")
+def add_report(
+    run_dir: Path, build: ReportBuilder | None, progress: Progress | None = None
+) -> ReportOutcome:
+    """Build the report of a finished run, best effort, and record the outcome in run.json.
+
+    `build` is `finintel.report.build_report`, given by the shell (the pipeline does not
+    import the report), or None when the report extra is not installed. A report that raises
+    (any error: too little data for a plot, a rendering failure, ...) leaves no report files;
+    the run stays finished and run.json says why.
+
+    Raises:
+        RunDirError: `run_dir` is not a finished run.
+
+    Example:
+        >>> from finintel.report import build_report  # doctest: +SKIP
+        >>> add_report(Path("run"), build_report).status  # doctest: +SKIP
+        'built'
+    """
+    layout = RunLayout(require_finished_run(run_dir))
+    _remove_report_files(layout)
+    start = time.perf_counter()
+    if build is None:
+        outcome = ReportOutcome("skipped", reason=REPORT_EXTRA_MISSING)
+    else:
+        try:
+            outcome = ReportOutcome("built", path=build(Path(run_dir), progress))
+        except Exception as exc:  # a FinintelError, a plotting or rendering failure, ...
+            _remove_report_files(layout)
+            reason = first_line(exc)
+            if not isinstance(exc, FinintelError):
+                reason = f"{type(exc).__name__}: {reason}"
+            outcome = ReportOutcome("failed", reason=reason, error=exc)
+    record = json.loads(layout.run_json.read_text(encoding="utf-8"))
+    record.setdefault("timings_seconds", {})["report"] = round(time.perf_counter() - start, 3)
+    record["report"] = outcome.to_dict()
+    write_json(layout.run_json, record)
+    return outcome
 
 
-def _build_report(out_dir: Path, summary: dict[str, Any], progress: Progress | None) -> None:
-    """Build report.html after run.json, which the report reads; skipped without the extra."""
-    if summary["report"].endswith("report.html"):
-        from finintel.report import build_report
-
-        build_report(out_dir, progress)
+def _remove_report_files(layout: RunLayout) -> None:
+    layout.report_html.unlink(missing_ok=True)
+    layout.summary_json.unlink(missing_ok=True)
+    if layout.plots_dir.is_dir():
+        for plot in layout.plots_dir.glob("*.png"):
+            plot.unlink()
 
 
 def _check_feature_match(
     bundle: Bundle,
     cfg: FinintelConfig,
-    validation: ValidationRun,
+    con: duckdb.DuckDBPyConnection,
+    validated: ValidationResult,
     plan: FeaturePlan,
     today: date | None,
 ) -> None:
     """Refuse data that cannot provide the features the model was trained on."""
     available = plan_features(
-        validation.con,
+        con,
         cfg.features.model_copy(update={"as_of": plan.as_of}),
-        validation.result.extra_columns,
+        validated.extra_columns,
         fallback_as_of=today,
     )
     lacking = [f for f in plan.features if f not in available.features]
@@ -356,13 +482,19 @@ def training_statistics(
 
 
 def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]:
-    """Counts a person reads first: rows, bands, anomalies, segments, alerts."""
+    """Counts a person reads first: rows, bands, anomalies, segments, alerts.
+
+    Segment sizes and shares count the customers of this batch (as the report does), so
+    scoring a few customers does not show the training segment sizes.
+    """
     table = scored.table
     bands = table.column("risk_band").to_pylist()
     lowest: dict[str, float] = {}
     for band, value in zip(bands, table.column("risk_score").to_pylist(), strict=True):
         lowest[band] = min(value, lowest.get(band, value))
     flagged = sum(1 for v in table.column("is_anomaly").to_pylist() if v)
+    members = Counter(table.column("segment_id").to_pylist())
+    n = table.num_rows
     return {
         "validation": {
             name: {"rows_in": r.rows_in, "clean": r.clean, "quarantined": r.quarantined}
@@ -373,7 +505,12 @@ def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]
         "anomalies": flagged,
         "transaction_alerts": scored.n_alerts,
         "segments": [
-            {k: row[k] for k in ("segment_id", "segment_name", "size", "share")}
+            {
+                "segment_id": row["segment_id"],
+                "segment_name": row["segment_name"],
+                "size": members[row["segment_id"]],
+                "share": round(members[row["segment_id"]] / n, 6) if n else 0.0,
+            }
             for row in segment_rows(scored.segments)
         ],
     }

@@ -3,7 +3,8 @@
 `customers_scored` is the feature table joined with every model output on `customer_id`, ordered
 by `customer_id`, as Parquet and CSV; `segments.csv` has one row per segment with its profile,
 description and recommended actions; `transaction_alerts.csv` lists the flagged transactions
-with score and reasons. All writes are atomic.
+with score and reasons. File names and columns come from `finintel.run_layout`; model outputs
+that differ from those columns are refused. All writes are atomic.
 
 Example:
     >>> write_results(con, out_dir, scored)  # doctest: +SKIP
@@ -22,7 +23,17 @@ from typing import Any
 
 import duckdb
 
+from finintel.run_layout import (
+    ALERTS_CSV_COLUMNS,
+    CUSTOMER_ID,
+    PROBABILITY_COLUMN,
+    PROFILE_PREFIX,
+    SEGMENTS_CSV_COLUMNS,
+    RunLayout,
+    scored_output_columns,
+)
 from finintel.scoring import ALERTS_TABLE, ScoredCustomers
+from finintel.sql import quote_ident
 from finintel.writers import atomic_path, write_query
 
 SCORED_VIEW = "customers_scored"
@@ -32,24 +43,46 @@ def write_results(
     con: duckdb.DuckDBPyConnection, out_dir: Path, scored: ScoredCustomers
 ) -> dict[str, Path]:
     """Write customers_scored.parquet/.csv, segments.csv and transaction_alerts.csv."""
+    names = scored.table.column_names
+    outputs = scored_output_columns(supervised=PROBABILITY_COLUMN in names)
+    _require_columns(names, (CUSTOMER_ID, *outputs), "the scored customers")
+    alert_names = [d[0] for d in con.execute(f"SELECT * FROM {ALERTS_TABLE} LIMIT 0").description]
+    _require_columns(alert_names, ALERTS_CSV_COLUMNS, f"the {ALERTS_TABLE} table")
+    selected = ", ".join(f"m.{quote_ident(c)}" for c in outputs)
     con.register("_model_outputs", scored.table)
     con.execute(
-        f"CREATE OR REPLACE TABLE {SCORED_VIEW} AS SELECT f.*, m.* EXCLUDE (customer_id) "
+        f"CREATE OR REPLACE TABLE {SCORED_VIEW} AS SELECT f.*, {selected} "
         "FROM features f JOIN _model_outputs m USING (customer_id) ORDER BY customer_id"
     )
     con.unregister("_model_outputs")
+    layout = RunLayout(out_dir)
     paths = {
-        "customers_scored_parquet": out_dir / "customers_scored.parquet",
-        "customers_scored_csv": out_dir / "customers_scored.csv",
-        "segments": out_dir / "segments.csv",
-        "transaction_alerts": out_dir / "transaction_alerts.csv",
+        "customers_scored_parquet": layout.scored_parquet,
+        "customers_scored_csv": layout.scored_csv,
+        "segments": layout.segments_csv,
+        "transaction_alerts": layout.alerts_csv,
     }
     query = f"SELECT * FROM {SCORED_VIEW} ORDER BY customer_id"
     write_query(con, query, paths["customers_scored_parquet"], "parquet")
     write_query(con, query, paths["customers_scored_csv"], "csv")
     write_segments(paths["segments"], scored.segments)
-    write_query(con, f"SELECT * FROM {ALERTS_TABLE}", paths["transaction_alerts"], "csv")
+    alerts = ", ".join(quote_ident(c) for c in ALERTS_CSV_COLUMNS)
+    write_query(con, f"SELECT {alerts} FROM {ALERTS_TABLE}", paths["transaction_alerts"], "csv")
     return paths
+
+
+def _require_columns(found: list[str], expected: tuple[str, ...], what: str) -> None:
+    """Refuse model outputs whose columns differ from the result layout (a bug, not user error).
+
+    The files take the layout's column order, so only the set of columns must match.
+    """
+    missing = [c for c in expected if c not in found]
+    unknown = [c for c in found if c not in expected]
+    if missing or unknown:
+        raise RuntimeError(
+            f"{what} do not have the columns finintel.run_layout declares: "
+            f"missing {missing}, not declared {unknown}"
+        )
 
 
 def segment_rows(segments: list[Any]) -> list[dict[str, Any]]:
@@ -57,16 +90,17 @@ def segment_rows(segments: list[Any]) -> list[dict[str, Any]]:
     rows = []
     for segment in segments:
         data = _as_dict(segment)
-        row: dict[str, Any] = {
-            "segment_id": data["id"],
-            "segment_name": data["name"],
-            "size": data["size"],
-            "share": round(float(data["share"]), 6),
-            "description": data.get("description", ""),
-            "actions": "; ".join(data.get("actions", [])),
-        }
+        values = (
+            data["id"],
+            data["name"],
+            data["size"],
+            round(float(data["share"]), 6),
+            data.get("description", ""),
+            "; ".join(data.get("actions", [])),
+        )
+        row: dict[str, Any] = dict(zip(SEGMENTS_CSV_COLUMNS, values, strict=True))
         for feature, value in (data.get("profile") or {}).items():
-            row[f"profile_{feature}"] = _profile_value(value)
+            row[f"{PROFILE_PREFIX}{feature}"] = _profile_value(value)
         rows.append(row)
     return rows
 

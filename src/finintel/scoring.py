@@ -30,6 +30,7 @@ import pyarrow as pa
 from finintel.config import FinintelConfig
 from finintel.errors import DataError, ModelStateError, OptionalDependencyError
 from finintel.models.frame import FeatureFrame
+from finintel.run_layout import CUSTOMER_ID
 
 if TYPE_CHECKING:  # the model modules need scikit-learn, imported only when models are used
     from finintel.models.anomaly import CustomerAnomalyDetector
@@ -186,7 +187,7 @@ def apply_models(
     con.register("_alerts_arrow", alerts.table)
     con.execute(f"CREATE OR REPLACE TABLE {ALERTS_TABLE} AS SELECT * FROM _alerts_arrow")
     con.unregister("_alerts_arrow")
-    columns: dict[str, pa.Array] = {"customer_id": pa.array(list(frame.ids), pa.string())}
+    columns: dict[str, pa.Array] = {CUSTOMER_ID: pa.array(list(frame.ids), pa.string())}
     for output in (risk, anomalies, assignment):  # the order of the result columns
         columns.update(output.columns())
     return ScoredCustomers(pa.table(columns), list(fitted.segmenter.segments_), len(alerts))

@@ -2,7 +2,8 @@
 
 Example:
     >>> con = connect()
-    >>> con.sql(f"SELECT {quote_literal("it's")} AS {quote_ident('a b')}").fetchall()
+    >>> text, column = quote_literal("it's"), quote_ident("a b")
+    >>> con.sql(f"SELECT {text} AS {column}").fetchall()
     [("it's",)]
 """
 
@@ -20,7 +21,7 @@ def connect(
     must mean silence.
 
     Example:
-        >>> connect().sql("select 1").fetchone()
+        >>> connect().execute("select 1").fetchone()
         (1,)
     """
     con = duckdb.connect(":memory:")

@@ -17,14 +17,13 @@ from finintel.dashboard.launch import (
     stop,
     wait_until_ready,
 )
-from finintel.dashboard.runs import RUN_DIR_ENV, check_run_dir, run_dir_from
+from finintel.dashboard.runs import RUN_DIR_ENV, run_dir_from
 from finintel.errors import DashboardStartError
 
 __all__ = [
     "APP_SCRIPT",
     "RUN_DIR_ENV",
     "DashboardStartError",
-    "check_run_dir",
     "dashboard_command",
     "launch",
     "run_dir_from",

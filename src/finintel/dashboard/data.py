@@ -20,33 +20,32 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import streamlit as st
 
-from finintel.dashboard.runs import SCORED_CSV, SCORED_FILE, run_dir_from
+from finintel.dashboard.runs import run_dir_from
+from finintel.run_layout import (
+    ALERTS_CSV,
+    CUSTOMER_ID,
+    METRICS_JSON,
+    SCORED_OUTPUT_COLUMNS,
+    SCORED_PARQUET,
+    SUMMARY_JSON,
+    RunLayout,
+)
 
-ALERTS_FILE = "transaction_alerts.csv"
+if TYPE_CHECKING:
+    from finintel.report.shapes import Summary
+
 MEMBERS_LIMIT = 1000
 RISK_BIN_WIDTH = 5
 # Customer ids are text ("007" stays "007") whatever a CSV sniffer would guess.
 _ID_AS_TEXT = "types = {'customer_id': 'VARCHAR'}"
 
 # The decision columns of customers_scored (the feature columns are left out of the views).
-DECISION_COLUMNS = (
-    "customer_id",
-    "risk_score",
-    "risk_band",
-    "risk_action",
-    "risk_reasons",
-    "probability_of_default",
-    "anomaly_score",
-    "is_anomaly",
-    "anomaly_reasons",
-    "segment_id",
-    "segment_name",
-)
+DECISION_COLUMNS = (CUSTOMER_ID, *SCORED_OUTPUT_COLUMNS)
 MEMBER_COLUMNS = ("customer_id", "risk_score", "risk_band", "anomaly_score", "is_anomaly")
 
 
@@ -58,7 +57,7 @@ def current_run_dir() -> Path:
 def run_stamp(run_dir: Path) -> str:
     """Size and modification time of the files the views read: a new run means new caches."""
     parts = []
-    for name in ("summary.json", SCORED_FILE, SCORED_CSV, ALERTS_FILE, "metrics.json"):
+    for name in (SUMMARY_JSON, SCORED_PARQUET, ALERTS_CSV, METRICS_JSON):
         path = run_dir / name
         if path.is_file():
             stat = path.stat()
@@ -66,24 +65,21 @@ def run_stamp(run_dir: Path) -> str:
     return "|".join(parts)
 
 
-def run_summary(run_dir: Path) -> dict[str, Any]:
+def run_summary(run_dir: Path) -> Summary:
     """The run's summary (built and written to summary.json when the run has none yet)."""
     return _cached_summary(str(run_dir), run_stamp(run_dir))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _cached_summary(run_dir: str, stamp: str) -> dict[str, Any]:
+def _cached_summary(run_dir: str, stamp: str) -> Summary:
     from finintel.report.summary import load_summary
 
     return load_summary(Path(run_dir))
 
 
 def scored_source(run_dir: Path) -> str:
-    """A DuckDB table expression reading the run's scored customers (Parquet preferred)."""
-    parquet = run_dir / SCORED_FILE
-    if parquet.is_file():
-        return f"read_parquet({_sql_literal(parquet)})"
-    return f"read_csv({_sql_literal(run_dir / SCORED_CSV)}, header = true, {_ID_AS_TEXT})"
+    """A DuckDB table expression reading the run's scored customers (a finished run has Parquet)."""
+    return f"read_parquet({_sql_literal(RunLayout(run_dir).scored_parquet)})"
 
 
 def scored_columns(run_dir: Path) -> tuple[str, ...]:
@@ -145,7 +141,7 @@ def customer_alerts(run_dir: Path, customer_id: str) -> list[dict[str, Any]]:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cached_alerts(run_dir: str, stamp: str, customer_id: str) -> list[dict[str, Any]]:
-    path = Path(run_dir) / ALERTS_FILE
+    path = RunLayout(Path(run_dir)).alerts_csv
     if not path.is_file():
         return []
     query = (

@@ -25,8 +25,9 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from finintel.dashboard.runs import RUN_DIR_ARG, RUN_DIR_ENV, check_run_dir
+from finintel.dashboard.runs import RUN_DIR_ARG, RUN_DIR_ENV
 from finintel.errors import DashboardStartError, OptionalDependencyError
+from finintel.run_layout import require_finished_run
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
 DEFAULT_PORT = 8501
@@ -70,7 +71,7 @@ def launch(
     """Start the dashboard server for `run_dir` and return its process without waiting.
 
     Args:
-        run_dir: A finished run directory (holding customers_scored).
+        run_dir: A finished run directory (see `finintel.run_layout.require_finished_run`).
         port: TCP port to serve on.
         headless: Do not open a browser window.
         address: Interface to listen on (Streamlit's default, all interfaces, when None).
@@ -78,11 +79,11 @@ def launch(
 
     Raises:
         OptionalDependencyError: Streamlit is not installed.
-        ConfigError: `run_dir` is not a finished run.
+        RunDirError: `run_dir` is not a finished run.
     """
     if importlib.util.find_spec("streamlit") is None:
         raise OptionalDependencyError("streamlit", "dashboard")
-    run_dir = check_run_dir(Path(run_dir))
+    run_dir = require_finished_run(run_dir)
     env = {**os.environ, RUN_DIR_ENV: str(run_dir)}
     return subprocess.Popen(
         dashboard_command(run_dir, port, headless, address),

@@ -10,13 +10,17 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import streamlit as st
 
 from finintel.dashboard.data import current_run_dir, customer_alerts, run_summary
 from finintel.errors import FinintelError
+
+if TYPE_CHECKING:
+    from finintel.report.shapes import Summary
 
 
 def count(value: Any) -> str:
@@ -56,24 +60,24 @@ def show_reasons(text: Any, empty: str) -> None:
         st.caption(empty)
 
 
-def table(rows: list[dict[str, Any]], **kwargs: Any) -> None:
+def table(rows: Sequence[Mapping[str, Any]], **kwargs: Any) -> None:
     """A sortable, scrollable table without the row index."""
     st.dataframe(rows, hide_index=True, width="stretch", **kwargs)
 
 
-def static_table(rows: list[dict[str, Any]]) -> None:
+def static_table(rows: Sequence[Mapping[str, Any]]) -> None:
     """A small table rendered as plain HTML (readable by screen readers and text search)."""
     st.table(rows, hide_index=True)
 
 
-def plot(run_dir: Path, summary: dict[str, Any], name: str, caption: str) -> None:
+def plot(run_dir: Path, summary: Summary, name: str, caption: str) -> None:
     """The report's plot `name` when the report has drawn it for this run (else nothing)."""
     relative = (summary.get("plots") or {}).get(name)
     if relative and (run_dir / relative).is_file():
         st.image(str(run_dir / relative), caption=caption)
 
 
-def open_run() -> tuple[Path, dict[str, Any]]:
+def open_run() -> tuple[Path, Summary]:
     """The shown run and its summary; stops the page with the error when there is none."""
     try:
         run_dir = current_run_dir()

@@ -15,7 +15,8 @@ measurement on synthetic banks; see docs/anomalies.md). The combined value is
 customer gets plain-words `anomaly_reasons` naming the features furthest from typical.
 
 Example:
-    >>> from finintel.settings.anomaly import AnomalySettings
+    >>> from finintel.run_layout import ANOMALY_OUTPUT_COLUMNS
+from finintel.settings.anomaly import AnomalySettings
     >>> detector = CustomerAnomalyDetector(AnomalySettings(), seed=7)  # doctest: +SKIP
     >>> result = detector.fit(frame).predict(frame)  # doctest: +SKIP
     >>> result.anomaly_reasons[result.is_anomaly][0]  # doctest: +SKIP
@@ -54,6 +55,7 @@ from finintel.models.explain import (
 )
 from finintel.models.frame import FeatureFrame
 from finintel.models.transform import RobustTransform
+from finintel.run_layout import ANOMALY_OUTPUT_COLUMNS
 from finintel.settings.anomaly import AnomalySettings, alert_count
 
 FloatArray = npt.NDArray[np.float64]
@@ -145,11 +147,12 @@ class CustomerAnomalies:
 
     def columns(self) -> dict[str, pa.Array]:
         """The anomaly result columns."""
-        return {
-            "anomaly_score": pa.array(self.anomaly_score, pa.float64()),
-            "is_anomaly": pa.array(self.is_anomaly, pa.bool_()),
-            "anomaly_reasons": pa.array(list(self.anomaly_reasons), pa.string()),
-        }
+        arrays = [
+            pa.array(self.anomaly_score, pa.float64()),
+            pa.array(self.is_anomaly, pa.bool_()),
+            pa.array(list(self.anomaly_reasons), pa.string()),
+        ]
+        return dict(zip(ANOMALY_OUTPUT_COLUMNS, arrays, strict=True))
 
 
 class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):

@@ -6,7 +6,8 @@ shared parts here means the front door imports the modes and nothing imports it 
 
 Example:
     >>> import numpy as np
-    >>> from finintel.settings.risk import RiskSettings
+    >>> from finintel.run_layout import PROBABILITY_COLUMN, RISK_OUTPUT_COLUMNS
+from finintel.settings.risk import RiskSettings
     >>> bands, actions = assign_bands(np.array([10.0, 95.0]), RiskSettings().bands)
     >>> bands.tolist()
     ['Low', 'Critical']
@@ -34,6 +35,7 @@ from finintel.models.explain import (
     value_label,
 )
 from finintel.models.frame import FeatureFrame
+from finintel.run_layout import PROBABILITY_COLUMN, RISK_OUTPUT_COLUMNS
 from finintel.settings.risk import RiskBand, RiskSettings
 
 FloatArray = npt.NDArray[np.float64]
@@ -58,14 +60,15 @@ class RiskScores:
 
     def columns(self) -> dict[str, pa.Array]:
         """The risk result columns; `probability_of_default` only from a supervised model."""
-        columns = {
-            "risk_score": pa.array(self.risk_score, pa.float64()),
-            "risk_band": pa.array(list(self.risk_band), pa.string()),
-            "risk_action": pa.array(list(self.risk_action), pa.string()),
-            "risk_reasons": pa.array(list(self.risk_reasons), pa.string()),
-        }
+        arrays = [
+            pa.array(self.risk_score, pa.float64()),
+            pa.array(list(self.risk_band), pa.string()),
+            pa.array(list(self.risk_action), pa.string()),
+            pa.array(list(self.risk_reasons), pa.string()),
+        ]
+        columns = dict(zip(RISK_OUTPUT_COLUMNS, arrays, strict=True))
         if self.mode == "supervised":
-            columns["probability_of_default"] = pa.array(self.probability_of_default, pa.float64())
+            columns[PROBABILITY_COLUMN] = pa.array(self.probability_of_default, pa.float64())
         return columns
 
 

@@ -42,6 +42,7 @@ from finintel.models.explain import feature_units
 from finintel.models.frame import FeatureFrame
 from finintel.models.personas import name_segments
 from finintel.models.transform import RobustTransform
+from finintel.run_layout import SEGMENT_OUTPUT_COLUMNS
 from finintel.settings.segments import SegmentSettings
 
 FloatArray = npt.NDArray[np.float64]
@@ -118,10 +119,11 @@ class SegmentAssignment:
 
     def columns(self) -> dict[str, pa.Array]:
         """The segment result columns."""
-        return {
-            "segment_id": pa.array(self.segment_id, pa.int32()),
-            "segment_name": pa.array(list(self.segment_name), pa.string()),
-        }
+        arrays = [
+            pa.array(self.segment_id, pa.int32()),
+            pa.array(list(self.segment_name), pa.string()),
+        ]
+        return dict(zip(SEGMENT_OUTPUT_COLUMNS, arrays, strict=True))
 
 
 @dataclass(frozen=True)

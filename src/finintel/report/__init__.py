@@ -1,8 +1,10 @@
-"""The run report: one summary dict, plots and a self-contained HTML file.
+"""The run report: one summary, plots and a self-contained HTML file.
 
-`summarize` / `write_summary` / `load_summary` need only the core dependencies;
-`build_report` (plots and HTML) needs the `report` extra (matplotlib, jinja2) and imports it
-only when called.
+`summarize` reads a run once into a `Summary` (typed sections, a plain dict at run time, every
+plot's data included); the plots, the HTML and the dashboard only render it.
+`summarize` / `write_summary` / `load_summary` need only the core dependencies (the PCA view
+of the segments also needs the `models` extra); `build_report` (plots and HTML) needs the
+`report` extra (matplotlib, jinja2) and imports it only when called.
 
 Example:
     >>> from finintel.report import build_report
@@ -15,12 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from finintel.report.shapes import Summary
 from finintel.report.summary import load_summary, summarize, write_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["build_report", "load_summary", "summarize", "write_summary"]
+__all__ = ["Summary", "build_report", "load_summary", "summarize", "write_summary"]
 
 
 def build_report(run_dir: Path, progress: Callable[[str], None] | None = None) -> Path:

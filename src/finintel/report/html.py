@@ -17,15 +17,17 @@ import base64
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from finintel.report.plots import band_colors, draw_plots, segment_colors
-from finintel.report.summary import summarize, write_summary
+from finintel.report.shapes import ScorecardRow, Summary
+from finintel.report.summary import PLOT_NAMES, summarize, write_summary
+from finintel.run_layout import REPORT_HTML, RunLayout
 from finintel.writers import atomic_path
 
-REPORT_FILE = "report.html"
+REPORT_FILE = REPORT_HTML
 TEMPLATE = "report.html.j2"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -33,30 +35,34 @@ Progress = Callable[[str], None]
 
 
 def build_report(run_dir: Path, progress: Progress | None = None) -> Path:
-    """Write `run_dir/plots/*.png`, `run_dir/summary.json` and `run_dir/report.html`."""
-    run_dir = Path(run_dir)
+    """Write `run_dir/plots/*.png`, `run_dir/summary.json` and `run_dir/report.html`.
+
+    The run is summarized once; the plots and the HTML are drawn from that summary only.
+    """
+    layout = RunLayout(Path(run_dir))
     if progress:
         progress("summarizing the run")
-    summary = summarize(run_dir)
-    drawn, skipped = draw_plots(run_dir, summary, progress)
+    summary = summarize(layout.root)
+    drawn, skipped = draw_plots(layout.root, summary, progress)
     summary["plots"] = drawn
-    summary["plots_skipped"] = {**summary["plots_skipped"], **skipped}
-    write_summary(run_dir, summary)
+    every_skip = {**summary["plots_skipped"], **skipped}
+    summary["plots_skipped"] = {n: every_skip[n] for n in PLOT_NAMES if n in every_skip}
+    write_summary(layout.root, summary)
     if progress:
         progress("writing report.html")
-    html = render_report(summary, run_dir)
-    target = run_dir / REPORT_FILE
+    html = render_report(summary, layout.root)
+    target = layout.report_html
     with atomic_path(target) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return target
 
 
-def render_report(summary: Mapping[str, Any], run_dir: Path) -> str:
+def render_report(summary: Summary, run_dir: Path) -> str:
     """The report HTML for `summary`, with the PNGs it lists (relative to `run_dir`) inlined."""
     images = {
         name: "data:image/png;base64,"
         + base64.b64encode((run_dir / path).read_bytes()).decode("ascii")
-        for name, path in summary.get("plots", {}).items()
+        for name, path in summary["plots"].items()
     }
     items = summary["segments"]["items"]
     colors = segment_colors([int(i["segment_id"]) for i in items])
@@ -69,7 +75,7 @@ def render_report(summary: Mapping[str, Any], run_dir: Path) -> str:
             images=images,
             segment_color={i["segment_name"]: colors[int(i["segment_id"])] for i in items},
             band_color=band_colors(bands),
-            scorecard=_scorecard_variables(summary["risk"].get("scorecard") or []),
+            scorecard=_scorecard_variables(summary["risk"].get("scorecard", [])),
             parameters_json={
                 name: json.dumps(value, indent=2, sort_keys=True)
                 for name, value in summary["model_card"]["parameters"].items()
@@ -131,17 +137,34 @@ def _label(name: Any) -> str:
     return feature_label(str(name))
 
 
-def _scorecard_variables(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+class _ScorecardVariable(TypedDict):
+    variable: str
+    label: str | None
+    iv: float | None
+    bins: list[ScorecardRow]
+    min_points: float | None
+    max_points: float | None
+
+
+def _scorecard_variables(rows: list[ScorecardRow]) -> list[_ScorecardVariable]:
     """Scorecard rows grouped per variable, strongest (highest information value) first."""
-    grouped: dict[str, dict[str, Any]] = {}
+    grouped: dict[str, _ScorecardVariable] = {}
     for row in rows:
         name = str(row["variable"])
         entry = grouped.setdefault(
-            name, {"variable": name, "label": row.get("label"), "iv": row.get("iv"), "bins": []}
+            name,
+            {
+                "variable": name,
+                "label": row["label"],
+                "iv": row["iv"],
+                "bins": [],
+                "min_points": None,
+                "max_points": None,
+            },
         )
         entry["bins"].append(row)
     for entry in grouped.values():
-        points = [float(b["points"]) for b in entry["bins"] if b.get("points") is not None]
+        points = [float(b["points"]) for b in entry["bins"] if b["points"] is not None]
         entry["min_points"] = min(points) if points else None
         entry["max_points"] = max(points) if points else None
     return sorted(grouped.values(), key=lambda v: -float(v["iv"] or 0.0))

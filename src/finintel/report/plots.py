@@ -23,24 +23,25 @@ What is drawn (`draw_plots` returns `{name: "plots/<name>.png"}` for the plots i
 | data_quality_files | clean vs quarantined rows per table |
 | data_quality_rules | quarantined rows per rule |
 
-Plots the data cannot support are skipped; `summary["plots_skipped"]` says why.
+Every figure is drawn from the run summary alone (`summarize`: its sections and `plot_data`):
+this module reads no run file, loads no model and imports no scikit-learn. Plots the data
+cannot support are skipped; `summary["plots_skipped"]` says why.
 
 Example:
-    >>> from finintel.report.summary import summarize
+    >>> from finintel.report.summary import load_summary
     >>> run = Path("out/run")  # doctest: +SKIP
-    >>> draw_plots(run, summarize(run))["k_selection"]  # doctest: +SKIP
+    >>> drawn, skipped = draw_plots(run, load_summary(run))  # doctest: +SKIP
+    >>> drawn["k_selection"]  # doctest: +SKIP
     'plots/k_selection.png'
 """
 
 from __future__ import annotations
 
 import textwrap
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Literal, TypeVar
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 from matplotlib import colormaps
@@ -49,16 +50,16 @@ from matplotlib.colors import TwoSlopeNorm, to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from finintel.errors import BundleError, PlotUnavailableError
-from finintel.models.explain import feature_label
-from finintel.report.summary import PLOT_NAMES, PLOTS_DIR, SCORED_FILE, model_dir_of
-from finintel.sql import quote_literal
+from finintel.errors import PlotUnavailableError
+from finintel.report.shapes import PlotData, RiskBand, Summary
+from finintel.report.summary import PLOT_NAMES, PLOTS_DIR, profile_features
 from finintel.writers import atomic_path
 
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[str], None]
+_T = TypeVar("_T")
+_KMetric = Literal["inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "stability"]
 
-PCA_SAMPLE = 20_000
 TOP_ANOMALIES = 20
 DPI = 110
 TITLE_SIZE = 13
@@ -67,7 +68,6 @@ INK = "#1f2933"
 GRID = "#d9dee3"
 MUTED = "#7b8794"
 ACCENT = "#c0392b"
-SCORE_BINS: list[float] = [2.0 * i for i in range(51)]  # 0-100 in 2-point bins
 
 
 def segment_colors(segment_ids: Sequence[int]) -> dict[int, str]:
@@ -85,7 +85,7 @@ def band_colors(names: Sequence[str]) -> dict[str, str]:
 
 
 def draw_plots(
-    run_dir: Path, summary: Mapping[str, Any], progress: Progress | None = None
+    run_dir: Path, summary: Summary, progress: Progress | None = None
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Draw every plot the run supports into `run_dir/plots/`.
 
@@ -94,8 +94,8 @@ def draw_plots(
     PNG of a plot that is not drawn this time is removed.
     """
     run_dir = Path(run_dir)
-    data = _PlotData(run_dir, summary)
-    planned_skips = dict(summary.get("plots_skipped") or {})
+    data = _View(summary)
+    planned_skips = summary["plots_skipped"]
     drawn: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for name in PLOT_NAMES:
@@ -119,38 +119,32 @@ def draw_plots(
 # ---------------------------------------------------------------------- data
 
 
-class _PlotData:
-    """The run's summary plus columns of customers_scored, read once on demand."""
+class _View:
+    """The summary with the segment colours and labels every plot uses."""
 
-    def __init__(self, run_dir: Path, summary: Mapping[str, Any]) -> None:
-        self.run_dir = run_dir
+    def __init__(self, summary: Summary) -> None:
         self.summary = summary
-        self._columns: dict[str, Any] = {}
         items = summary["segments"]["items"]
         self.segment_ids = [int(i["segment_id"]) for i in items]
         self.segment_names = {int(i["segment_id"]): str(i["segment_name"]) for i in items}
         self.colors = segment_colors(self.segment_ids)
-        seed = summary["overview"].get("seed")
-        self.seed = int(seed) if isinstance(seed, int) else 0
 
-    def columns(self, names: Sequence[str]) -> dict[str, Any]:
-        missing = [n for n in names if n not in self._columns]
-        if missing:
-            path = quote_literal(str(self.run_dir / SCORED_FILE))
-            select = ", ".join(f'"{n}"' for n in missing)
-            with duckdb.connect() as con:
-                got = con.execute(
-                    f"SELECT {select} FROM read_parquet({path}) ORDER BY customer_id"
-                ).fetchnumpy()
-            for n in missing:
-                self._columns[n] = np.asarray(got[n])
-        return {n: self._columns[n] for n in names}
-
-    def floats(self, name: str) -> FloatArray:
-        return _as_float(self.columns([name])[name])
+    @property
+    def plot_data(self) -> PlotData:
+        """The summary's plot data (empty for a summary written before it had any)."""
+        return self.summary.get("plot_data") or {}
 
     def label(self, segment_id: int) -> str:
         return f"{segment_id} {self.segment_names.get(segment_id, '')}".strip()
+
+
+def _need(value: _T | None) -> _T:
+    """A plot's data from the summary, or the reason it is missing."""
+    if value is None:
+        raise PlotUnavailableError(
+            "the summary holds no data for this plot (rebuild it with finintel report)"
+        )
+    return value
 
 
 # ---------------------------------------------------------------------- drawing helpers
@@ -184,7 +178,7 @@ def _thousands(value: float) -> str:
 # ---------------------------------------------------------------------- segments
 
 
-def _k_selection(data: _PlotData) -> Figure:
+def _k_selection(data: _View) -> Figure:
     seg = data.summary["segments"]
     table = seg["k_table"]
     if not table:
@@ -194,7 +188,7 @@ def _k_selection(data: _PlotData) -> Figure:
     eligible = np.array([bool(r.get("eligible")) for r in table])
     fig = _figure(12.5, 7.2)
     axes = fig.subplots(2, 3)
-    panels = [
+    panels: list[tuple[_KMetric, str, str]] = [
         ("inertia", "Inertia (within-segment spread)", "sum of squares, robust z² units"),
         ("silhouette", "Silhouette (higher = better separated)", "score, -1 to 1"),
         ("calinski_harabasz", "Calinski-Harabasz (higher = better)", "score (ratio)"),
@@ -202,7 +196,7 @@ def _k_selection(data: _PlotData) -> Figure:
         ("stability", "Bootstrap stability", "mean adjusted Rand index, 0 to 1"),
     ]
     for ax, (key, title, unit) in zip(axes.flat, panels, strict=False):
-        values = np.array([np.nan if r.get(key) is None else r[key] for r in table], dtype=float)
+        values = np.array([_or_nan(r.get(key)) for r in table], dtype=float)
         ax.plot(ks, values, color=INK, linewidth=1.5, zorder=2)
         ax.scatter(ks[eligible], values[eligible], color=INK, s=36, zorder=3, label="eligible k")
         ax.scatter(
@@ -257,50 +251,24 @@ def _k_selection(data: _PlotData) -> Figure:
     return fig
 
 
-def _segments_pca(data: _PlotData) -> Figure:
-    from sklearn.decomposition import PCA
-
-    from finintel.bundle import load_bundle
-    from finintel.models.segments import Segmenter
-
-    model_dir = model_dir_of(data.run_dir)
-    if model_dir is None:
-        raise PlotUnavailableError("the run has no model bundle to read the segmenter from")
-    try:
-        bundle = load_bundle(model_dir)
-    except BundleError as exc:
-        raise PlotUnavailableError(f"the model bundle cannot be loaded: {exc}") from exc
-    segmenter = Segmenter.from_files(bundle.parts["segments"])
-    columns = list(segmenter.columns_)
-    values = data.columns(columns)
-    matrix = np.column_stack([_as_float(values[c]) for c in columns])
-    seg_ids = data.columns(["segment_id"])["segment_id"].astype(np.int64)
-    rng = np.random.default_rng(data.seed)
-    n = len(matrix)
-    rows = np.sort(rng.choice(n, PCA_SAMPLE, replace=False)) if n > PCA_SAMPLE else np.arange(n)
-    z = segmenter.transform_.transform(matrix[rows])  # the transform clips as the model does
-    centroids = np.asarray(segmenter.centroids_)
-    if z.shape[1] < 2:
-        raise PlotUnavailableError("segmentation uses a single column: there is no 2-D view")
-    pca = PCA(n_components=2, random_state=data.seed).fit(z)
-    points, centres = pca.transform(z), pca.transform(centroids)
-    explained = pca.explained_variance_ratio_
+def _segments_pca(data: _View) -> Figure:
+    view = _need(data.plot_data.get("segments_pca"))
+    explained = view["explained_variance_ratio"]
     fig = _figure(9.5, 6.5)
     ax = fig.subplots()
-    ids = seg_ids[rows]
-    for sid in data.segment_ids:
-        mask = ids == sid
+    for group in view["segments"]:
+        sid = group["segment_id"]
         ax.scatter(
-            points[mask, 0],
-            points[mask, 1],
+            np.asarray(group["x"], dtype=np.float64),
+            np.asarray(group["y"], dtype=np.float64),
             s=6,
             alpha=0.45,
             color=data.colors[sid],
             linewidths=0,
             label=data.label(sid),
         )
-    for j, (x, y) in enumerate(centres):
-        sid = j + 1
+    for centre in view["centroids"]:
+        sid, x, y = centre["segment_id"], centre["x"], centre["y"]
         ax.scatter(x, y, s=160, marker="X", color=data.colors.get(sid, INK), edgecolor="white")
         ax.annotate(
             data.label(sid),
@@ -312,7 +280,8 @@ def _segments_pca(data: _PlotData) -> Figure:
             color=INK,
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
         )
-    shown = f"{len(rows):,} of {n:,} customers" if n > len(rows) else f"{n:,} customers"
+    n, drawn = view["customers"], view["shown"]
+    shown = f"{drawn:,} of {n:,} customers" if n > drawn else f"{n:,} customers"
     _style(
         ax,
         f"Segments in the model's space (PCA; {shown})",
@@ -323,16 +292,17 @@ def _segments_pca(data: _PlotData) -> Figure:
     return fig
 
 
-def _segment_profile(data: _PlotData) -> Figure:
-    items = data.summary["segments"]["items"]
-    known = list(items[0]["profile"]) if items else []
-    ordered = [c for c in data.summary["segments"].get("columns") or [] if c in known]
-    features = [f for f in ordered + sorted(set(known) - set(ordered)) if _has_z(items, f)]
+def _segment_profile(data: _View) -> Figure:
+    segments = data.summary["segments"]
+    items = segments["items"]
+    features = profile_features(segments)
     if not features:
         raise PlotUnavailableError("the segment profiles have no z values")
     grid = np.array(
-        [[float(item["profile"][f]["z"]) for f in features] for item in items], dtype=float
+        [[float(item["profile"][f]["z"] or 0.0) for f in features] for item in items],
+        dtype=float,
     )
+    labels = segments.get("feature_labels") or {}
     limit = max(float(np.abs(grid).max()), 0.5)
     fig = _figure(max(8.0, 0.62 * len(features) + 3.5), 1.0 + 0.55 * len(items) + 1.8)
     ax = fig.subplots()
@@ -355,7 +325,7 @@ def _segment_profile(data: _PlotData) -> Figure:
                 color="white" if abs(value) > 0.6 * limit else INK,
             )
     ax.set_xticks(range(len(features)))
-    ax.set_xticklabels([feature_label(f) for f in features], rotation=40, ha="right")
+    ax.set_xticklabels([labels.get(f, f) for f in features], rotation=40, ha="right")
     ax.set_yticks(range(len(items)))
     ax.set_yticklabels([data.label(int(i["segment_id"])) for i in items])
     for tick, item in zip(ax.get_yticklabels(), items, strict=True):
@@ -373,7 +343,7 @@ def _segment_profile(data: _PlotData) -> Figure:
     return fig
 
 
-def _segment_sizes(data: _PlotData) -> Figure:
+def _segment_sizes(data: _View) -> Figure:
     items = data.summary["segments"]["items"]
     fig = _figure(9.0, 1.2 + 0.5 * len(items))
     ax = fig.subplots()
@@ -399,12 +369,12 @@ def _segment_sizes(data: _PlotData) -> Figure:
 # ---------------------------------------------------------------------- risk
 
 
-def _band_edges(data: _PlotData) -> list[tuple[str, float]]:
-    return [(b["name"], float(b["min_score"])) for b in data.summary["risk"]["bands"]]
+def _band_edges(data: _View) -> list[tuple[str, float]]:
+    return [(b["name"], float(b["min_score"] or 0.0)) for b in data.summary["risk"]["bands"]]
 
 
-def _risk_distribution(data: _PlotData) -> Figure:
-    scores = data.floats("risk_score")
+def _risk_distribution(data: _View) -> Figure:
+    histogram = _need(data.plot_data.get("risk_distribution"))
     bands = _band_edges(data)
     colors = band_colors([b for b, _ in bands])
     fig = _figure()
@@ -412,13 +382,13 @@ def _risk_distribution(data: _PlotData) -> Figure:
     edges = [lo for _, lo in bands] + [100.0]
     for (name, lo), hi in zip(bands, edges[1:], strict=False):
         ax.axvspan(lo, hi, color=colors[name], alpha=0.12, linewidth=0)
-    ax.hist(scores[np.isfinite(scores)], bins=SCORE_BINS, color=INK, alpha=0.8)
+    _hist(ax, histogram["edges"], histogram["counts"], color=INK, alpha=0.8)
     top = ax.get_ylim()[1] * 1.35
     ax.set_ylim(0, top)
     for name, lo in bands:
         if lo > 0:
             ax.axvline(lo, color=colors[name], linestyle="--", linewidth=1.5)
-        count = next(b["customers"] for b in data.summary["risk"]["bands"] if b["name"] == name)
+        count = _band(data.summary["risk"]["bands"], name)["customers"]
         ax.text(lo + 0.8, top * 0.97, f"{name}\n≥ {lo:g}\n{count:,}", va="top", fontsize=8.5)
     ax.set_xlim(0, 100)
     _style(
@@ -430,28 +400,48 @@ def _risk_distribution(data: _PlotData) -> Figure:
     return fig
 
 
-def _risk_by_segment(data: _PlotData) -> Figure:
-    scores = data.floats("risk_score")
-    ids = data.columns(["segment_id"])["segment_id"].astype(np.int64)
-    present = [sid for sid in data.segment_ids if np.any(ids == sid)]
-    groups = [scores[(ids == sid) & np.isfinite(scores)] for sid in present]
+def _risk_by_segment(data: _View) -> Figure:
+    boxes = _need(data.plot_data.get("risk_by_segment"))
+    present = [b["segment_id"] for b in boxes]
     fig = _figure(9.5, 1.3 + 0.55 * max(len(present), 1) + 1.0)
     ax = fig.subplots()
-    box = ax.boxplot(
-        groups[::-1],
+    # the statistics and styles `Axes.boxplot` would use, drawn from the summary's numbers
+    box = ax.bxp(
+        [
+            {
+                "med": b["med"],
+                "q1": b["q1"],
+                "q3": b["q3"],
+                "whislo": b["whislo"],
+                "whishi": b["whishi"],
+                "mean": b["mean"],
+            }
+            for b in boxes[::-1]
+        ],
         orientation="horizontal",
-        patch_artist=True,
         widths=0.6,
+        patch_artist=True,
+        shownotches=False,
+        showmeans=False,
+        showcaps=True,
+        showbox=True,
         showfliers=False,
+        boxprops={"linestyle": "solid"},
+        flierprops={},
         medianprops={"color": INK},
+        meanprops={},
+        meanline=False,
+        capprops={},
+        whiskerprops={},
+        manage_ticks=True,
     )
     for patch, sid in zip(box["boxes"], present[::-1], strict=True):
         patch.set_facecolor(data.colors[sid])
         patch.set_alpha(0.75)
-    means = [float(g.mean()) if g.size else np.nan for g in groups[::-1]]
+    means = [b["mean"] for b in boxes[::-1]]
     ax.scatter(
         means,
-        range(1, len(groups) + 1),
+        range(1, len(boxes) + 1),
         marker="D",
         color="white",
         edgecolor=INK,
@@ -477,59 +467,34 @@ def _risk_by_segment(data: _PlotData) -> Figure:
     return fig
 
 
-def _labelled(data: _PlotData) -> tuple[FloatArray, FloatArray]:
-    """Known outcomes (0/1) and the predicted probability of default of the same customers."""
-    labels_path = quote_literal(str(data.run_dir / "clean" / "labels.parquet"))
-    scored = quote_literal(str(data.run_dir / SCORED_FILE))
-    with duckdb.connect() as con:
-        got = con.execute(
-            f"SELECT l.defaulted::DOUBLE AS y, s.probability_of_default AS p "
-            f"FROM read_parquet({scored}) s JOIN read_parquet({labels_path}) l USING (customer_id) "
-            "WHERE l.defaulted IS NOT NULL AND s.probability_of_default IS NOT NULL "
-            "AND isfinite(s.probability_of_default) ORDER BY s.customer_id"
-        ).fetchnumpy()
-    y, p = _as_float(got["y"]), _as_float(got["p"])
-    if y.size == 0 or len(np.unique(y)) < 2:
-        raise PlotUnavailableError(
-            "the labelled customers do not include both defaults and non-defaults"
-        )
-    return y, p
-
-
-def _risk_roc(data: _PlotData) -> Figure:
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    y, p = _labelled(data)
-    fpr, tpr, _ = roc_curve(y, p)
-    auc = float(roc_auc_score(y, p))
-    cv = data.summary["risk"].get("cv") or {}
+def _risk_roc(data: _View) -> Figure:
+    roc = _need(data.plot_data.get("risk_roc"))
+    fpr = np.asarray(roc["fpr"], dtype=np.float64)
+    tpr = np.asarray(roc["tpr"], dtype=np.float64)
+    auc = roc["roc_auc"]
+    cv = data.summary["risk"]["cv"]
     fig = _figure(6.8, 6.0)
     ax = fig.subplots()
     ax.plot(fpr, tpr, color=ACCENT, linewidth=2, label=f"in-sample ROC-AUC {auc:.3f}")
     ax.plot([0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1, label="random ranking")
-    if cv.get("roc_auc") is not None:
+    if cv and cv["roc_auc"] is not None:
         ax.plot([], [], " ", label=f"cross-validated ROC-AUC {float(cv['roc_auc']):.3f}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.legend(fontsize=9, frameon=False, loc="lower right")
     _style(
         ax,
-        f"ROC curve ({int(y.sum()):,} defaults among {y.size:,} labelled customers)",
+        f"ROC curve ({roc['defaults']:,} defaults among {roc['labelled']:,} labelled customers)",
         "false positive rate (share of non-defaults flagged)",
         "true positive rate (share of defaults caught)",
     )
     return fig
 
 
-def _risk_calibration(data: _PlotData) -> Figure:
-    from sklearn.calibration import calibration_curve
-
-    y, p = _labelled(data)
-    bins = int(min(10, max(2, y.size // 50)))
-    with warnings.catch_warnings():
-        # quantile bins of tied probabilities can merge; sklearn warns and drops empty bins
-        warnings.simplefilter("ignore", UserWarning)
-        observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
+def _risk_calibration(data: _View) -> Figure:
+    curve = _need(data.plot_data.get("risk_calibration"))
+    observed = np.asarray(curve["observed"], dtype=np.float64)
+    predicted = np.asarray(curve["predicted"], dtype=np.float64)
     fig = _figure(6.8, 6.0)
     ax = fig.subplots()
     top = float(max(observed.max(), predicted.max(), 0.05)) * 1.1
@@ -552,17 +517,16 @@ def _risk_calibration(data: _PlotData) -> Figure:
 # ---------------------------------------------------------------------- anomalies
 
 
-def _anomaly_distribution(data: _PlotData) -> Figure:
-    scores = data.floats("anomaly_score")
+def _anomaly_distribution(data: _View) -> Figure:
+    histogram = _need(data.plot_data.get("anomaly_distribution"))
     anomalies = data.summary["anomalies"]
-    threshold = anomalies.get("threshold")
+    threshold = histogram["threshold"]
+    edges = histogram["edges"]
     fig = _figure()
     ax = fig.subplots()
-    finite = scores[np.isfinite(scores)]
-    bins = SCORE_BINS
     if threshold is not None:
-        ax.hist(finite[finite < threshold], bins=bins, color=INK, alpha=0.8, label="not flagged")
-        ax.hist(finite[finite >= threshold], bins=bins, color=ACCENT, label="flagged")
+        _hist(ax, edges, histogram["below"], color=INK, alpha=0.8, label="not flagged")
+        _hist(ax, edges, histogram["at_or_above"], color=ACCENT, label="flagged")
         ax.axvline(float(threshold), color=ACCENT, linestyle="--", linewidth=1.5)
         ax.text(
             float(threshold),
@@ -575,7 +539,7 @@ def _anomaly_distribution(data: _PlotData) -> Figure:
         )
         ax.legend(fontsize=9, frameon=False, loc="upper left")
     else:
-        ax.hist(finite, bins=bins, color=INK, alpha=0.8)
+        _hist(ax, edges, histogram["below"], color=INK, alpha=0.8)
     ax.set_yscale("log")
     ax.set_xlim(0, 100)
     _style(
@@ -587,7 +551,7 @@ def _anomaly_distribution(data: _PlotData) -> Figure:
     return fig
 
 
-def _anomaly_top(data: _PlotData) -> Figure:
+def _anomaly_top(data: _View) -> Figure:
     queue = data.summary["anomalies"]["review_queue"][:TOP_ANOMALIES]
     if not queue:
         raise PlotUnavailableError("no customer was flagged as anomalous")
@@ -595,19 +559,19 @@ def _anomaly_top(data: _PlotData) -> Figure:
     fig = _figure(9.0, 1.2 + 0.32 * len(rows))
     ax = fig.subplots()
     ids = [str(r["customer_id"]) for r in rows]
-    scores = [float(r["anomaly_score"]) for r in rows]
+    scores = [_or_nan(r["anomaly_score"]) for r in rows]
     names = {v: k for k, v in data.segment_names.items()}
     colors = [data.colors.get(names.get(str(r["segment_name"]), -1), MUTED) for r in rows]
     ax.barh(ids, scores, color=colors)
     low = min(scores)
-    threshold = data.summary["anomalies"].get("threshold")
+    threshold = data.summary["anomalies"]["threshold"]
     floor = min(low, float(threshold) if threshold is not None else low)
     ax.set_xlim(max(0.0, floor - 2.0), 100.5)
     if threshold is not None:
         ax.axvline(float(threshold), color=ACCENT, linestyle="--", linewidth=1.2)
     for y, r in enumerate(rows):
         ax.text(
-            float(r["anomaly_score"]) + 0.1,
+            _or_nan(r["anomaly_score"]) + 0.1,
             y,
             f" {r['segment_name']}",
             va="center",
@@ -627,7 +591,7 @@ def _anomaly_top(data: _PlotData) -> Figure:
 # ---------------------------------------------------------------------- data quality
 
 
-def _data_quality_files(data: _PlotData) -> Figure:
+def _data_quality_files(data: _View) -> Figure:
     tables = data.summary["data_quality"]["tables"]
     if not tables:
         raise PlotUnavailableError("the run has no validation report")
@@ -653,7 +617,7 @@ def _data_quality_files(data: _PlotData) -> Figure:
     return fig
 
 
-def _data_quality_rules(data: _PlotData) -> Figure:
+def _data_quality_rules(data: _View) -> Figure:
     rules = data.summary["data_quality"]["by_rule"]
     if not rules:
         raise PlotUnavailableError("no row was quarantined")
@@ -674,17 +638,30 @@ def _data_quality_rules(data: _PlotData) -> Figure:
 # ---------------------------------------------------------------------- helpers
 
 
-def _as_float(column: Any) -> FloatArray:
-    if np.ma.isMaskedArray(column):
-        return np.asarray(np.ma.filled(column.astype(np.float64), np.nan), dtype=np.float64)
-    return np.asarray(column, dtype=np.float64)
+def _hist(
+    ax: Axes,
+    edges: Sequence[float],
+    counts: Sequence[int],
+    *,
+    color: str,
+    alpha: float | None = None,
+    label: str | None = None,
+) -> None:
+    """Bars of binned counts, drawn exactly as `ax.hist` draws the values they count."""
+    ax.hist(
+        edges[:-1], bins=list(edges), weights=list(counts), color=color, alpha=alpha, label=label
+    )
 
 
-def _has_z(items: Sequence[Mapping[str, Any]], feature: str) -> bool:
-    return all((item["profile"].get(feature) or {}).get("z") is not None for item in items)
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else float(value)
 
 
-_DRAWERS: dict[str, Callable[[_PlotData], Figure]] = {
+def _band(bands: Sequence[RiskBand], name: str) -> RiskBand:
+    return next(b for b in bands if b["name"] == name)
+
+
+_DRAWERS: dict[str, Callable[[_View], Figure]] = {
     "k_selection": _k_selection,
     "segments_pca": _segments_pca,
     "segment_profile": _segment_profile,

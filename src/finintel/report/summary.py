@@ -1,14 +1,19 @@
-"""Summarize a finished run once into a plain, JSON-able dict: the numbers every view shows.
+"""Summarize a finished run once into plain, JSON-able data: the numbers every view shows.
 
 `summarize(run_dir)` reads the run's files (customers_scored.parquet, segments.csv,
-transaction_alerts.csv, validation.json, metrics.json, run.json, features.json and the model
-bundle's manifest and segment file) and never refits or rescores anything. The HTML report and
-the dashboard both render this dict, so they cannot disagree. Counts (segment sizes, band
+transaction_alerts.csv, validation.json, metrics.json, run.json, features.json and, through
+`model_view.read_model`, the model bundle) and never refits or rescores a model. The result is
+a `Summary` (typed sections, see `shapes.py`), a plain dict at run time: the HTML report, the
+plots and the dashboard all render it, so they cannot disagree. Counts (segment sizes, band
 counts, flagged customers) are computed from customers_scored itself; shares are rounded to 4
-decimals and scores to 2, nothing else is rounded.
+decimals and scores to 2, nothing else is rounded. The plots' own data (`plot_data`: score
+histograms, box statistics, ROC and calibration curves, the PCA view) is computed here too
+(see `plot_data.py`), so drawing reads nothing but the summary.
 
-This module needs only the core dependencies (duckdb, pyarrow): no matplotlib, no jinja2 and no
-scikit-learn, so the dashboard can import it.
+This module needs only the core dependencies (duckdb, pyarrow, numpy): no matplotlib and no
+jinja2, so the dashboard can import it. Without scikit-learn (the `models` extra) the bundle's
+segmenter cannot be read: the summary then lacks the segments' traits and centroid z values and
+the PCA view, and says why in `plots_skipped`.
 
 Example:
     >>> summary = summarize(Path("out/run"))  # doctest: +SKIP
@@ -23,27 +28,74 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 
 from finintel import __version__
 from finintel.errors import RunDirError
+from finintel.models.explain import feature_label
+from finintel.report.model_view import ModelView, model_dir_of, read_model
+from finintel.report.plot_data import PlotInputs, plot_data
+from finintel.report.shapes import (
+    Anomalies,
+    CrossValidation,
+    CrossValidationMetrics,
+    DataQuality,
+    FeaturesInfo,
+    KRow,
+    Manifest,
+    ModelCard,
+    Overview,
+    ProfileEntry,
+    Risk,
+    RiskBand,
+    RiskCustomer,
+    RuleCount,
+    RunConfig,
+    RunMetrics,
+    RunRecord,
+    SegmentItem,
+    Segments,
+    SegmentState,
+    Summary,
+    TableQuality,
+    ValidationReport,
+)
+from finintel.run_layout import (
+    PLOTS_DIR,
+    SCORED_PARQUET,
+    SUMMARY_JSON,
+    RunLayout,
+)
 from finintel.sql import quote_literal
 from finintel.writers import atomic_path
 
-SUMMARY_FILE = "summary.json"
-SCORED_FILE = "customers_scored.parquet"
-PLOTS_DIR = "plots"
+__all__ = [
+    "PLOTS_DIR",
+    "PLOT_NAMES",
+    "SCORED_FILE",
+    "SUMMARY_FILE",
+    "load_summary",
+    "model_dir_of",
+    "plot_needs",
+    "profile_features",
+    "summarize",
+    "write_summary",
+]
+
+SUMMARY_FILE = SUMMARY_JSON
+SCORED_FILE = SCORED_PARQUET
 TOP_RISK = 20
 TOP_REVIEW = 50
 TOP_ALERTS = 50
 
-# Every plot the report draws, in report order, with the data it needs (see `plot_needs`).
+# Every plot the report draws, in report order (see `plot_needs` for when one is left out).
 PLOT_NAMES: tuple[str, ...] = (
     "k_selection",
     "segments_pca",
@@ -60,32 +112,42 @@ PLOT_NAMES: tuple[str, ...] = (
 )
 
 
-def summarize(run_dir: Path) -> dict[str, Any]:
+def summarize(run_dir: Path) -> Summary:
     """Build the run summary from the files in `run_dir` (see the module docstring)."""
-    run_dir = Path(run_dir)
-    scored = run_dir / SCORED_FILE
-    if not scored.is_file():
-        raise RunDirError(f"{run_dir} is not a finished run: {SCORED_FILE} is missing")
-    metrics = _read_json(run_dir / "metrics.json")
-    run_info = _read_json(run_dir / "run.json")
-    validation = _read_json(run_dir / "validation.json")
-    features = _read_json(run_dir / "features.json")
-    manifest, segment_state = _model_files(run_dir, run_info)
+    layout = RunLayout(Path(run_dir))
+    if not layout.scored_parquet.is_file():
+        raise RunDirError(f"{layout.root} is not a finished run: {SCORED_PARQUET} is missing")
+    metrics = cast(RunMetrics, _read_json(layout.metrics_json))
+    run_info = cast(RunRecord, _read_json(layout.run_json))
+    validation = cast(ValidationReport, _read_json(layout.validation_json))
+    features = cast(FeaturesInfo, _read_json(layout.features_json))
+    model = read_model(model_dir_of(layout.root, run_info))
+    manifest = model.manifest
+    seed = run_info.get("seed", manifest.get("seed"))
     con = duckdb.connect()
     try:
-        con.execute(f"CREATE VIEW scored AS SELECT * FROM read_parquet({_lit(scored)})")
+        con.execute(
+            f"CREATE VIEW scored AS SELECT * FROM read_parquet({_lit(layout.scored_parquet)})"
+        )
         columns = {r[0] for r in con.execute("DESCRIBE scored").fetchall()}
-        alerts = _read_csv_rows(run_dir / "transaction_alerts.csv")
-        segment_rows = _read_csv_rows(run_dir / "segments.csv")
+        alerts = _read_csv_rows(layout.alerts_csv)
+        segment_rows = _read_csv_rows(layout.segments_csv)
         data_quality = _data_quality(validation)
-        segments = _segments(con, metrics, segment_rows, segment_state, manifest, run_info)
+        segments = _segments(con, metrics, segment_rows, model, run_info)
         risk = _risk(con, columns, metrics, manifest, run_info)
         anomalies = _anomalies(con, metrics, alerts)
-        customers = _one(con, "SELECT count(*) FROM scored")
-        has_labels = _labels_available(con, run_dir, columns)
+        customers = int(_one(con, "SELECT count(*) FROM scored"))
+        has_labels = _labels_available(con, layout, columns)
+        inputs = PlotInputs(
+            seed=seed if isinstance(seed, int) else 0,
+            segment_ids=[item["segment_id"] for item in segments["items"]],
+            anomaly_threshold=anomalies["threshold"],
+            has_labels=has_labels,
+        )
+        data, unsupported = plot_data(con, layout, model, inputs)
     finally:
         con.close()
-    overview = {
+    overview: Overview = {
         "customers": customers,
         "transactions": _clean_rows(validation, "transactions"),
         "anomalies": anomalies["flagged"],
@@ -93,7 +155,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "segments": len(segments["items"]),
         "risk_mode": risk["mode"],
         "as_of": (features.get("plan") or {}).get("as_of"),
-        "seed": run_info.get("seed", manifest.get("seed")),
+        "seed": seed,
         "finintel_version": run_info.get("finintel_version", __version__),
         "command": run_info.get("command"),
         "created_from": run_info.get("inputs", []),
@@ -101,62 +163,73 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     skipped = plot_needs(
         overview,
         data_quality,
+        segments,
         has_labels=has_labels,
-        has_model=model_dir_of(run_dir) is not None,
-        has_k_evidence=bool(segments["k_table"]),
+        unsupported=unsupported,
+        model_missing=model.missing,
     )
-    summary = {
+    summary: Summary = {
         "overview": overview,
         "data_quality": data_quality,
         "segments": segments,
         "risk": risk,
         "anomalies": anomalies,
         "model_card": _model_card(metrics, run_info, manifest, segments, risk, overview),
+        "plot_data": data,
         "plots": {
             name: f"{PLOTS_DIR}/{name}.png"
             for name in PLOT_NAMES
-            if name not in skipped and (run_dir / PLOTS_DIR / f"{name}.png").is_file()
+            if name not in skipped and (layout.plots_dir / f"{name}.png").is_file()
         },
         "plots_skipped": skipped,
     }
-    result: dict[str, Any] = _jsonable(summary)
-    return result
+    return cast(Summary, _jsonable(summary))
 
 
-def write_summary(run_dir: Path, summary: Mapping[str, Any] | None = None) -> Path:
-    """Write `summary` (default: `summarize(run_dir)`) atomically to `run_dir/summary.json`."""
-    run_dir = Path(run_dir)
-    data = summarize(run_dir) if summary is None else summary
-    target = run_dir / SUMMARY_FILE
+def write_summary(run_dir: Path, summary: Summary | None = None) -> Path:
+    """Write `summary` (default: `summarize(run_dir)`) atomically to `run_dir/summary.json`.
+
+    The JSON is key-sorted and indented, with lists of plain numbers (the plot data) kept on
+    one line each so the file stays small and readable.
+    """
+    layout = RunLayout(Path(run_dir))
+    data = summarize(layout.root) if summary is None else summary
+    target = layout.summary_json
     with atomic_path(target) as tmp:
         text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False)
-        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.write_text(_NUMBER_LIST.sub(_one_line, text) + "\n", encoding="utf-8")
     return target
 
 
-def load_summary(run_dir: Path) -> dict[str, Any]:
+def load_summary(run_dir: Path) -> Summary:
     """Read `run_dir/summary.json`, building and writing it first when it is missing."""
-    target = Path(run_dir) / SUMMARY_FILE
+    target = RunLayout(Path(run_dir)).summary_json
     if not target.is_file():
         write_summary(Path(run_dir))
-    data: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
+    data: Summary = json.loads(target.read_text(encoding="utf-8"))
     return data
 
 
 def plot_needs(
-    overview: Mapping[str, Any],
-    data_quality: Mapping[str, Any],
+    overview: Overview,
+    data_quality: DataQuality,
+    segments: Segments,
     *,
     has_labels: bool,
-    has_model: bool,
-    has_k_evidence: bool,
+    unsupported: Mapping[str, str] | None = None,
+    model_missing: str | None = None,
 ) -> dict[str, str]:
-    """The plots that cannot be drawn for this run, each with the reason."""
-    skipped: dict[str, str] = {}
-    if not has_k_evidence:
+    """The plots that cannot be drawn for this run, each with the reason, in report order.
+
+    `unsupported` holds the reasons found while computing the plot data (see `plot_data`).
+    """
+    skipped: dict[str, str] = dict(unsupported or {})
+    if not segments["k_table"]:
         skipped["k_selection"] = "the run's metrics hold no k-selection evidence"
-    if not has_model:
-        skipped["segments_pca"] = "the run has no model bundle to read the segmenter from"
+    if not profile_features(segments):
+        skipped["segment_profile"] = "the segment profiles have no z values" + (
+            f" ({model_missing})" if model_missing else ""
+        )
     if not overview["anomalies"]:
         skipped["anomaly_top"] = "no customer was flagged as anomalous"
     if not has_labels:
@@ -167,16 +240,31 @@ def plot_needs(
         for name in PLOT_NAMES:
             if not name.startswith("data_quality"):
                 skipped[name] = "no customers were scored"
+    if not data_quality["tables"]:
+        skipped["data_quality_files"] = "the run has no validation report"
     if not data_quality["by_rule"]:
         skipped["data_quality_rules"] = "no row was quarantined"
-    return skipped
+    return {name: skipped[name] for name in PLOT_NAMES if name in skipped}
+
+
+def profile_features(segments: Segments) -> list[str]:
+    """The segmentation features with a centroid z in every segment, in segmentation order."""
+    items = segments["items"]
+    known = list(items[0]["profile"]) if items else []
+    ordered = [c for c in segments["columns"] if c in known]
+    return [
+        f
+        for f in ordered + sorted(set(known) - set(ordered))
+        if all(f in item["profile"] and item["profile"][f]["z"] is not None for item in items)
+    ]
 
 
 # ---------------------------------------------------------------------- sections
 
 
-def _data_quality(validation: Mapping[str, Any]) -> dict[str, Any]:
-    tables, by_rule = [], []
+def _data_quality(validation: ValidationReport) -> DataQuality:
+    tables: list[TableQuality] = []
+    by_rule: list[RuleCount] = []
     for name, report in (validation.get("tables") or {}).items():
         nulled = report.get("nulled") or {}
         tables.append(
@@ -207,15 +295,14 @@ def _data_quality(validation: Mapping[str, Any]) -> dict[str, Any]:
 
 def _segments(
     con: duckdb.DuckDBPyConnection,
-    metrics: Mapping[str, Any],
+    metrics: RunMetrics,
     segment_rows: list[dict[str, str]],
-    segment_state: Mapping[str, Any],
-    manifest: Mapping[str, Any],
-    run_info: Mapping[str, Any],
-) -> dict[str, Any]:
-    seg_metrics = metrics.get("segments") or segment_state.get("metrics") or {}
+    model: ModelView,
+    run_info: RunRecord,
+) -> Segments:
+    seg_metrics = metrics.get("segments") or model.segment_metrics
     selection = seg_metrics.get("k_selection") or {}
-    stored = {int(p["id"]): p for p in segment_state.get("segments", [])}
+    stored = {int(p["id"]): p for p in model.segments if "id" in p}
     csv_rows = {int(r["segment_id"]): r for r in segment_rows}
     counts = con.execute(
         "SELECT segment_id, any_value(segment_name), count(*), avg(risk_score), "
@@ -223,10 +310,10 @@ def _segments(
     ).fetchall()
     total = sum(int(r[2]) for r in counts)
     observed = {int(r[0]): r for r in counts}
-    items = []
+    items: list[SegmentItem] = []
     for segment_id in sorted(set(csv_rows) | set(observed) | set(stored)):
         row = csv_rows.get(segment_id, {})
-        state = stored.get(segment_id, {})
+        state = stored.get(segment_id) or cast(SegmentState, {})
         seen = observed.get(segment_id)
         size = int(seen[2]) if seen else 0
         name = row.get("segment_name") or state.get("name") or (seen[1] if seen else "")
@@ -236,7 +323,7 @@ def _segments(
         items.append(
             {
                 "segment_id": segment_id,
-                "segment_name": name,
+                "segment_name": str(name),
                 "size": size,
                 "share": round(size / total, 4) if total else 0.0,
                 "description": row.get("description") or state.get("description", ""),
@@ -247,7 +334,8 @@ def _segments(
                 "anomalies": int(seen[4]) if seen else 0,
             }
         )
-    settings = _settings(manifest, run_info, "segments")
+    settings = _settings(model.manifest, run_info, "segments")
+    columns = list(seg_metrics.get("columns") or model.manifest.get("segment_columns") or [])
     return {
         "chosen_k": selection.get("chosen_k", seg_metrics.get("k")),
         "mode": selection.get("mode"),
@@ -260,12 +348,15 @@ def _segments(
         "stability_sd": seg_metrics.get("stability_sd"),
         "calinski_harabasz": seg_metrics.get("calinski_harabasz"),
         "davies_bouldin": seg_metrics.get("davies_bouldin"),
-        "columns": list(seg_metrics.get("columns") or manifest.get("segment_columns") or []),
+        "columns": columns,
+        "feature_labels": {
+            f: feature_label(f) for f in [*columns, *(p for i in items for p in i["profile"])]
+        },
         "items": items,
     }
 
 
-def _profile(row: Mapping[str, str], state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _profile(row: Mapping[str, str], state: SegmentState) -> dict[str, ProfileEntry]:
     """Each segmentation feature's median (original units) and centroid z."""
     stored = state.get("profile") or {}
     written = {
@@ -273,15 +364,15 @@ def _profile(row: Mapping[str, str], state: Mapping[str, Any]) -> dict[str, dict
         for key, text in row.items()
         if key.startswith("profile_")
     }
-    profile: dict[str, dict[str, Any]] = {}
+    profile: dict[str, ProfileEntry] = {}
     for feature in [*stored, *(f for f in written if f not in stored)]:
-        entry = stored.get(feature) or {}
+        entry = stored.get(feature) or ProfileEntry(value=None, z=None)
         value = written[feature] if feature in written else entry.get("value")
         profile[feature] = {"value": value, "z": entry.get("z")}
     return profile
 
 
-def _elbow(table: list[Mapping[str, Any]], min_gain: Any) -> int | None:
+def _elbow(table: list[KRow], min_gain: Any) -> int | None:
     """The elbow by the segmenter's own rule: add segments while each explains >= min_gain."""
     if not table or min_gain is None:
         return None
@@ -297,10 +388,10 @@ def _elbow(table: list[Mapping[str, Any]], min_gain: Any) -> int | None:
 def _risk(
     con: duckdb.DuckDBPyConnection,
     columns: set[str],
-    metrics: Mapping[str, Any],
-    manifest: Mapping[str, Any],
-    run_info: Mapping[str, Any],
-) -> dict[str, Any]:
+    metrics: RunMetrics,
+    manifest: Manifest,
+    run_info: RunRecord,
+) -> Risk:
     risk_metrics = metrics.get("risk") or {}
     settings = _settings(manifest, run_info, "risk")
     total = _one(con, "SELECT count(*) FROM scored")
@@ -312,7 +403,7 @@ def _risk(
         ).fetchall()
     }
     configured = sorted(settings.get("bands") or [], key=lambda b: float(b["min_score"]))
-    bands = []
+    bands: list[RiskBand] = []
     for band in configured:
         count, action, _ = observed.get(band["name"], (0, band.get("action"), None))
         bands.append(
@@ -341,21 +432,23 @@ def _risk(
         f"FROM scored ORDER BY risk_score DESC, customer_id LIMIT {TOP_RISK}"
     ).fetchall()
     mode = risk_metrics.get("mode") or ("supervised" if pd_column else "unsupervised")
-    result: dict[str, Any] = {
+    top_customers: list[RiskCustomer] = [
+        {
+            "customer_id": r[0],
+            "risk_score": r[1],
+            "risk_band": r[2],
+            "risk_reasons": r[3] or "",
+            "segment_name": r[4],
+        }
+        for r in top
+    ]
+    result: Risk = {
         "mode": mode,
         "bands": bands,
         "score_quantiles": risk_metrics.get("score_quantiles"),
         "mean_score": _round(_one(con, "SELECT avg(risk_score) FROM scored"), 2),
-        "top_customers": [
-            {
-                "customer_id": r[0],
-                "risk_score": r[1],
-                "risk_band": r[2],
-                "risk_reasons": r[3] or "",
-                "segment_name": r[4],
-            }
-            for r in top
-        ],
+        "top_customers": top_customers,
+        "cv": None,
     }
     if mode == "supervised":
         result["scorecard"] = [
@@ -371,8 +464,11 @@ def _risk(
         ]
         result["cv"] = _cv(risk_metrics.get("cross_validation"))
         result["labels"] = {
-            key: risk_metrics.get(key)
-            for key in ("labelled", "unlabelled", "bads", "goods", "bad_rate")
+            "labelled": risk_metrics.get("labelled"),
+            "unlabelled": risk_metrics.get("unlabelled"),
+            "bads": risk_metrics.get("bads"),
+            "goods": risk_metrics.get("goods"),
+            "bad_rate": risk_metrics.get("bad_rate"),
         }
         result["mean_probability_of_default"] = risk_metrics.get("mean_probability_of_default")
         result["calibration"] = risk_metrics.get("calibration")
@@ -390,30 +486,39 @@ def _risk(
             for f in risk_metrics.get("factors") or []
         ]
         result["unavailable_factors"] = risk_metrics.get("unavailable_factors") or {}
-        result["cv"] = None
     return result
 
 
-def _cv(cv: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _cv(cv: CrossValidationMetrics | None) -> CrossValidation | None:
     if not cv:
         return None
-    keys = ("roc_auc", "roc_auc_std", "gini", "ks", "folds", "repeats")
-    out: dict[str, Any] = {key: cv.get(key) for key in keys}
+    out: CrossValidation = {
+        "roc_auc": cv.get("roc_auc"),
+        "roc_auc_std": cv.get("roc_auc_std"),
+        "gini": cv.get("gini"),
+        "ks": cv.get("ks"),
+        "folds": cv.get("folds"),
+        "repeats": cv.get("repeats"),
+    }
     baseline = cv.get("baseline") or {}
     if baseline:
-        out["baseline"] = {k: baseline.get(k) for k in ("model", "roc_auc", "gini")}
+        out["baseline"] = {
+            "model": baseline.get("model"),
+            "roc_auc": baseline.get("roc_auc"),
+            "gini": baseline.get("gini"),
+        }
     return out
 
 
 def _anomalies(
     con: duckdb.DuckDBPyConnection,
-    metrics: Mapping[str, Any],
+    metrics: RunMetrics,
     alerts: list[dict[str, str]],
-) -> dict[str, Any]:
+) -> Anomalies:
     m = metrics.get("anomalies") or {}
     threshold = m.get("threshold") or {}
     combination = m.get("combination") or {}
-    flagged = _one(con, "SELECT count(*) FROM scored WHERE is_anomaly")
+    flagged = int(_one(con, "SELECT count(*) FROM scored WHERE is_anomaly"))
     queue = con.execute(
         "SELECT customer_id, round(anomaly_score, 2), segment_name, risk_band, anomaly_reasons "
         f"FROM scored WHERE is_anomaly ORDER BY anomaly_score DESC, customer_id LIMIT {TOP_REVIEW}"
@@ -449,26 +554,25 @@ def _anomalies(
 
 
 def _model_card(
-    metrics: Mapping[str, Any],
-    run_info: Mapping[str, Any],
-    manifest: Mapping[str, Any],
-    segments: Mapping[str, Any],
-    risk: Mapping[str, Any],
-    overview: Mapping[str, Any],
-) -> dict[str, Any]:
-    config = run_info.get("config") or manifest.get("config") or {}
+    metrics: RunMetrics,
+    run_info: RunRecord,
+    manifest: Manifest,
+    segments: Segments,
+    risk: Risk,
+    overview: Overview,
+) -> ModelCard:
+    config: RunConfig = run_info.get("config") or manifest.get("config") or {}
     versions = {"finintel": run_info.get("finintel_version", manifest.get("finintel_version"))}
     versions.update(run_info.get("libraries") or manifest.get("libraries") or {})
-    parameters = {
-        "seed": overview["seed"],
-        "risk": config.get("risk"),
-        "anomaly": config.get("anomaly"),
-        "segments": config.get("segments"),
-        "features": config.get("features"),
-    }
     return {
         "versions": versions,
-        "parameters": parameters,
+        "parameters": {
+            "seed": overview["seed"],
+            "risk": config.get("risk"),
+            "anomaly": config.get("anomaly"),
+            "segments": config.get("segments"),
+            "features": config.get("features"),
+        },
         "k_selection_evidence": {
             "chosen_k": segments["chosen_k"],
             "elbow_k": segments["elbow_k"],
@@ -489,15 +593,11 @@ def _model_card(
 
 
 def _limitations(
-    metrics: Mapping[str, Any],
-    segments: Mapping[str, Any],
-    risk: Mapping[str, Any],
-    overview: Mapping[str, Any],
+    metrics: RunMetrics, segments: Segments, risk: Risk, overview: Overview
 ) -> list[str]:
     notes = []
     if risk["mode"] == "supervised":
-        cv = risk.get("cv") or {}
-        auc = cv.get("roc_auc")
+        auc = risk["cv"]["roc_auc"] if risk["cv"] else None
         notes.append(
             "The risk score is a scorecard fitted on the labelled customers of this run; its "
             "honest accuracy is the cross-validated ROC-AUC"
@@ -524,23 +624,24 @@ def _limitations(
             "The data has no transactions: behavioural features, transaction alerts and "
             "transaction-based reasons are absent."
         )
-    silhouette = segments.get("silhouette")
+    silhouette = segments["silhouette"]
     if isinstance(silhouette, int | float) and silhouette < 0.25:
         notes.append(
             f"Segments overlap (silhouette {silhouette:.2f}): they are a useful summary of "
             "customers, not sharply separated groups; customers near a boundary may move "
             "between segments on new data."
         )
-    stability = segments.get("stability")
+    stability = segments["stability"]
     if isinstance(stability, int | float) and stability < 0.9:
         notes.append(
             f"The chosen segmentation is not fully stable (bootstrap agreement "
             f"{stability:.2f}): refits on other samples may draw the boundaries differently."
         )
-    if (metrics.get("segments") or {}).get("constant_columns"):
+    constant = (metrics.get("segments") or {}).get("constant_columns")
+    if constant:
         notes.append(
             "Some segmentation columns were constant and carry no information: "
-            + ", ".join(metrics["segments"]["constant_columns"])
+            + ", ".join(constant)
             + "."
         )
     return notes
@@ -549,48 +650,24 @@ def _limitations(
 # ---------------------------------------------------------------------- reading
 
 
-def _model_files(
-    run_dir: Path, run_info: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The bundle's manifest and segment state, read as JSON (nothing executes, no sklearn)."""
-    model_dir = run_dir / "model"
-    if not (model_dir / "manifest.json").is_file():
-        stored = (run_info.get("model") or {}).get("path")
-        model_dir = Path(stored) if stored else model_dir
-    manifest = _read_json(model_dir / "manifest.json")
-    state = _read_json(model_dir / "segments" / "segments.json")
-    return manifest, state
-
-
-def model_dir_of(run_dir: Path) -> Path | None:
-    """The bundle a run used: `run_dir/model`, or the bundle a `score` run names."""
-    model_dir = Path(run_dir) / "model"
-    if (model_dir / "manifest.json").is_file():
-        return model_dir
-    stored = (_read_json(Path(run_dir) / "run.json").get("model") or {}).get("path")
-    if stored and (Path(stored) / "manifest.json").is_file():
-        return Path(stored)
-    return None
-
-
-def _settings(manifest: Mapping[str, Any], run_info: Mapping[str, Any], name: str) -> Any:
+def _settings(manifest: Manifest, run_info: RunRecord, name: str) -> Any:
     """A model's settings as fitted (bundle manifest), else as configured for this run."""
-    for source in (manifest, run_info):
-        section = (source.get("config") or {}).get(name)
+    for config in (manifest.get("config"), run_info.get("config")):
+        section = cast(Mapping[str, Any], config or {}).get(name)
         if section:
             return section
     return {}
 
 
-def _labels_available(con: duckdb.DuckDBPyConnection, run_dir: Path, columns: set[str]) -> bool:
+def _labels_available(con: duckdb.DuckDBPyConnection, layout: RunLayout, columns: set[str]) -> bool:
     """Outcomes to judge the score with: a non-empty clean labels table and a PD column."""
-    labels = run_dir / "clean" / "labels.parquet"
+    labels = layout.clean_table("labels")
     if "probability_of_default" not in columns or not labels.is_file():
         return False
     return bool(_one(con, f"SELECT count(*) FROM read_parquet({_lit(labels)})"))
 
 
-def _clean_rows(validation: Mapping[str, Any], table: str) -> int:
+def _clean_rows(validation: ValidationReport, table: str) -> int:
     return int(((validation.get("tables") or {}).get(table) or {}).get("clean", 0))
 
 
@@ -639,6 +716,14 @@ def _round(value: Any, digits: int) -> float | None:
 
 def _lit(path: Path) -> str:
     return quote_literal(str(path))
+
+
+# A JSON list holding only numbers (as json.dumps writes it with indent): one line instead.
+_NUMBER_LIST = re.compile(r"\[(?:\s*-?\d[\d.eE+-]*,)*\s*-?\d[\d.eE+-]*\s*\]")
+
+
+def _one_line(match: re.Match[str]) -> str:
+    return "[" + " ".join(match.group(0)[1:-1].split()) + "]"
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,529 @@
+"""The typed shapes of the run summary and of the run files it is built from.
+
+Every section of `summary.json` is a `TypedDict`: at run time it is a plain dict (so the JSON,
+the Jinja template and the dashboard read it as before), while mypy checks every key the
+summary, the plots and the HTML use. The shapes of the files a run writes (metrics.json,
+run.json, validation.json, the bundle manifest and segment state) list the keys the summary
+reads; they are `total=False` because older runs or other modes may lack a key.
+
+`PlotData` holds what the plots draw beyond the other sections: binned, sampled or summarised
+so that `summary.json` stays small (at most a few thousand points per plot), computed once by
+`summarize`; the renderers only draw it.
+
+Example:
+    >>> band: RiskBand = {
+    ...     "name": "Low", "min_score": 0.0, "action": "none", "customers": 10, "share": 1.0
+    ... }
+    >>> band["customers"]
+    10
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+# ---------------------------------------------------------------------- the summary
+
+
+class InputFile(TypedDict):
+    """One input file of the run, as run.json lists it."""
+
+    path: str
+    bytes: int
+    sha256: str
+
+
+class Overview(TypedDict):
+    customers: int
+    transactions: int
+    anomalies: int
+    transaction_alerts: int
+    segments: int
+    risk_mode: str
+    as_of: str | None
+    seed: int | None
+    finintel_version: str
+    command: str | None
+    created_from: list[InputFile]
+
+
+class TableQuality(TypedDict):
+    table: str
+    source: str | None
+    rows_in: int
+    clean: int
+    quarantined: int
+    nulled: int
+
+
+class RuleCount(TypedDict):
+    table: str
+    rule: str
+    rows: int
+
+
+class NulledCount(TypedDict):
+    table: str
+    column_rule: str
+    rows: int
+
+
+class DataQuality(TypedDict):
+    tables: list[TableQuality]
+    by_rule: list[RuleCount]
+    nulled_by_column: list[NulledCount]
+    rows_in: int
+    clean: int
+    quarantined: int
+
+
+class ProfileEntry(TypedDict):
+    """A segmentation feature in one segment: median (original units) and centroid z."""
+
+    value: float | None
+    z: float | None
+
+
+class SegmentItem(TypedDict):
+    segment_id: int
+    segment_name: str
+    size: int
+    share: float
+    description: str
+    actions: list[str]
+    traits: list[str]
+    profile: dict[str, ProfileEntry]
+    mean_risk_score: float | None
+    anomalies: int
+
+
+class KRow(TypedDict, total=False):
+    """The evidence for one number of segments k (metrics.json `k_selection.table`)."""
+
+    k: int
+    inertia: float | None
+    explained_gain: float | None
+    silhouette: float | None
+    calinski_harabasz: float | None
+    davies_bouldin: float | None
+    stability: float | None
+    stability_sd: float | None
+    min_share: float | None
+    eligible: bool
+
+
+class Segments(TypedDict):
+    chosen_k: int | None
+    mode: str | None
+    rule: str | None
+    reason: str | None
+    k_table: list[KRow]
+    elbow_k: int | None
+    silhouette: float | None
+    stability: float | None
+    stability_sd: float | None
+    calinski_harabasz: float | None
+    davies_bouldin: float | None
+    columns: list[str]
+    feature_labels: dict[str, str]
+    items: list[SegmentItem]
+
+
+class RiskBand(TypedDict):
+    name: str
+    min_score: float | None
+    action: str | None
+    customers: int
+    share: float
+
+
+class RiskCustomer(TypedDict):
+    customer_id: str
+    risk_score: float | None
+    risk_band: str
+    risk_reasons: str
+    segment_name: str
+
+
+class ScorecardRow(TypedDict):
+    variable: str | None
+    label: str | None
+    bin: str | None
+    points: float | None
+    woe: float | None
+    iv: float | None
+
+
+class Baseline(TypedDict):
+    model: str | None
+    roc_auc: float | None
+    gini: float | None
+
+
+class CrossValidation(TypedDict):
+    roc_auc: float | None
+    roc_auc_std: float | None
+    gini: float | None
+    ks: float | None
+    folds: int | None
+    repeats: int | None
+    baseline: NotRequired[Baseline]
+
+
+class LabelCounts(TypedDict):
+    labelled: int | None
+    unlabelled: int | None
+    bads: int | None
+    goods: int | None
+    bad_rate: float | None
+
+
+class RiskFactor(TypedDict):
+    name: str | None
+    label: str | None
+    weight: float | None
+    weight_share: float | None
+    direction: str | None
+    median: float | None
+    p95: float | None
+
+
+class Risk(TypedDict):
+    mode: str
+    bands: list[RiskBand]
+    score_quantiles: dict[str, float] | None
+    mean_score: float | None
+    top_customers: list[RiskCustomer]
+    cv: CrossValidation | None
+    # supervised (scorecard) runs
+    scorecard: NotRequired[list[ScorecardRow]]
+    labels: NotRequired[LabelCounts]
+    mean_probability_of_default: NotRequired[float | None]
+    calibration: NotRequired[dict[str, Any] | None]
+    # unsupervised (composite) runs
+    factors: NotRequired[list[RiskFactor]]
+    unavailable_factors: NotRequired[dict[str, str]]
+
+
+class ReviewRow(TypedDict):
+    customer_id: str
+    anomaly_score: float | None
+    segment_name: str
+    risk_band: str
+    anomaly_reasons: str
+
+
+class TransactionAlerts(TypedDict):
+    count: int
+    transactions: int | None
+    note: str | None
+    top: list[dict[str, str | float | int | None]]
+
+
+class Anomalies(TypedDict):
+    threshold: float | None
+    threshold_source: str | None
+    rule: str | None
+    rule_why: str | None
+    expected_rate: float | None
+    alert_budget: int | None
+    flagged: int
+    features: list[str]
+    detectors: dict[str, Any]
+    review_queue: list[ReviewRow]
+    transaction_alerts: TransactionAlerts
+
+
+class Parameters(TypedDict):
+    seed: int | None
+    risk: dict[str, Any] | None
+    anomaly: dict[str, Any] | None
+    segments: dict[str, Any] | None
+    features: dict[str, Any] | None
+
+
+class KSelectionEvidence(TypedDict):
+    chosen_k: int | None
+    elbow_k: int | None
+    rule: str | None
+    reason: str | None
+    table: list[KRow]
+
+
+class Separation(TypedDict):
+    stability: float | None
+    stability_sd: float | None
+    silhouette: float | None
+    calinski_harabasz: float | None
+    davies_bouldin: float | None
+
+
+class ModelCard(TypedDict):
+    versions: dict[str, str | None]
+    parameters: Parameters
+    k_selection_evidence: KSelectionEvidence
+    stability: Separation
+    timings_seconds: dict[str, float]
+    limitations: list[str]
+
+
+# ---------------------------------------------------------------------- plot data
+
+
+class PcaSegment(TypedDict):
+    """The shown customers of one segment in the two principal components."""
+
+    segment_id: int
+    x: list[float]
+    y: list[float]
+
+
+class PcaCentroid(TypedDict):
+    segment_id: int
+    x: float
+    y: float
+
+
+class PcaView(TypedDict):
+    """Customers in two principal components of the segmenter's transformed space."""
+
+    customers: int  # customers in the run
+    fitted_on: int  # customers the components were fitted on (seeded sample)
+    shown: int  # customers drawn (seeded sample of those)
+    explained_variance_ratio: list[float]
+    segments: list[PcaSegment]
+    centroids: list[PcaCentroid]
+
+
+class Histogram(TypedDict):
+    """Counts per bin; `edges` has one more entry than `counts`."""
+
+    edges: list[float]
+    counts: list[int]
+
+
+class ThresholdHistogram(TypedDict):
+    """Counts per bin below and at or above a threshold (all in `below` without one)."""
+
+    edges: list[float]
+    threshold: float | None
+    below: list[int]
+    at_or_above: list[int]
+
+
+class BoxStats(TypedDict):
+    """One segment's score distribution as a box plot draws it (whiskers at 1.5 IQR)."""
+
+    segment_id: int
+    customers: int
+    mean: float
+    q1: float
+    med: float
+    q3: float
+    whislo: float
+    whishi: float
+
+
+class RocCurve(TypedDict):
+    """In-sample ROC curve of the probability of default on the labelled customers."""
+
+    fpr: list[float]
+    tpr: list[float]
+    roc_auc: float
+    labelled: int
+    defaults: int
+
+
+class CalibrationCurve(TypedDict):
+    """Mean predicted PD and observed default rate in groups of equal size."""
+
+    predicted: list[float]
+    observed: list[float]
+    bins: int
+    labelled: int
+
+
+class PlotData(TypedDict, total=False):
+    """What the plots draw that the other sections do not hold, keyed by plot name."""
+
+    segments_pca: PcaView
+    risk_distribution: Histogram
+    risk_by_segment: list[BoxStats]
+    risk_roc: RocCurve
+    risk_calibration: CalibrationCurve
+    anomaly_distribution: ThresholdHistogram
+
+
+class Summary(TypedDict):
+    overview: Overview
+    data_quality: DataQuality
+    segments: Segments
+    risk: Risk
+    anomalies: Anomalies
+    model_card: ModelCard
+    plot_data: PlotData
+    plots: dict[str, str]
+    plots_skipped: dict[str, str]
+
+
+# ---------------------------------------------------------------------- the run files read
+
+
+class KSelection(TypedDict, total=False):
+    chosen_k: int
+    mode: str
+    rule: str
+    reason: str
+    table: list[KRow]
+
+
+class SegmentMetrics(TypedDict, total=False):
+    k: int
+    k_selection: KSelection
+    silhouette: float
+    stability: float
+    stability_sd: float
+    calinski_harabasz: float
+    davies_bouldin: float
+    columns: list[str]
+    constant_columns: list[str]
+
+
+class FactorMetrics(TypedDict, total=False):
+    name: str
+    label: str
+    weight: float
+    weight_share: float
+    direction: str
+    median: float
+    p95: float
+
+
+class CrossValidationMetrics(TypedDict, total=False):
+    roc_auc: float
+    roc_auc_std: float
+    gini: float
+    ks: float
+    folds: int
+    repeats: int
+    baseline: dict[str, Any]
+
+
+class RiskMetrics(TypedDict, total=False):
+    mode: str
+    score_quantiles: dict[str, float]
+    scorecard: list[dict[str, Any]]
+    cross_validation: CrossValidationMetrics
+    labelled: int
+    unlabelled: int
+    bads: int
+    goods: int
+    bad_rate: float
+    mean_probability_of_default: float
+    calibration: dict[str, Any]
+    factors: list[FactorMetrics]
+    unavailable_factors: dict[str, str]
+
+
+class ThresholdMetrics(TypedDict, total=False):
+    anomaly_score: float
+    source: str
+    expected_rate: float
+    alert_budget: int
+
+
+class CombinationMetrics(TypedDict, total=False):
+    rule: str
+    why: str
+
+
+class AnomalyMetrics(TypedDict, total=False):
+    threshold: ThresholdMetrics
+    combination: CombinationMetrics
+    features: list[str]
+    detectors: dict[str, Any]
+
+
+class TransactionAlertMetrics(TypedDict, total=False):
+    transactions: int
+    note: str
+
+
+class RunMetrics(TypedDict, total=False):
+    """metrics.json: the measures of the fitted (or applied) models."""
+
+    segments: SegmentMetrics
+    risk: RiskMetrics
+    anomalies: AnomalyMetrics
+    transaction_alerts: TransactionAlertMetrics
+
+
+class RunConfig(TypedDict, total=False):
+    risk: dict[str, Any]
+    anomaly: dict[str, Any]
+    segments: dict[str, Any]
+    features: dict[str, Any]
+
+
+class ModelRef(TypedDict, total=False):
+    path: str
+
+
+class RunRecord(TypedDict, total=False):
+    """run.json: what the run did, with which settings, inputs and versions."""
+
+    command: str
+    seed: int
+    finintel_version: str
+    inputs: list[InputFile]
+    model: ModelRef
+    config: RunConfig
+    libraries: dict[str, str | None]
+    timings_seconds: dict[str, float]
+
+
+class TableReport(TypedDict, total=False):
+    source: str
+    rows_in: int
+    clean: int
+    quarantined: int
+    by_rule: dict[str, int]
+    nulled: dict[str, int]
+
+
+class ValidationReport(TypedDict, total=False):
+    """validation.json: rows in, clean and quarantined per table."""
+
+    tables: dict[str, TableReport]
+    rows_in: int
+    clean: int
+    quarantined: int
+
+
+class FeaturePlanInfo(TypedDict, total=False):
+    as_of: str
+
+
+class FeaturesInfo(TypedDict, total=False):
+    plan: FeaturePlanInfo
+
+
+class Manifest(TypedDict, total=False):
+    """The bundle manifest's keys the summary reads."""
+
+    seed: int
+    finintel_version: str
+    config: RunConfig
+    libraries: dict[str, str | None]
+    segment_columns: list[str]
+
+
+class SegmentState(TypedDict, total=False):
+    """One fitted segment as the segmenter stores it."""
+
+    id: int
+    name: str
+    description: str
+    actions: list[str]
+    traits: list[str]
+    profile: dict[str, ProfileEntry]
