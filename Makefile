@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO_DIR ?= demo-output
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test quick lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ unit: $(VENV)/.installed-dev
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The fast tests only (no lint, no types, nothing marked slow): under a minute.
+quick: $(VENV)/.installed-dev
+	$(BIN)/pytest -q -m "not slow"
 
 bench: $(VENV)/.installed-core
 	$(BIN)/python benchmarks/bench_data_path.py

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +21,19 @@ from finintel.synthetic import GeneratedBank, generate_bank
 from finintel.validate import ValidationResult, validate
 
 TODAY = date(2026, 11, 21)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(
+    file_path: Path, parent: pytest.Collector
+) -> Generator[None, list[pytest.Collector], list[pytest.Collector]]:
+    """Doctests are collected from src/finintel only, not from the test modules themselves.
+
+    `--doctest-modules` (pyproject.toml) applies to every Python file collected; a test module
+    that fails to import would otherwise be reported twice (as an error and as a doctest skip).
+    """
+    collected = yield
+    return [node for node in collected if type(node).__name__ != "DoctestModule"]
 
 
 @pytest.fixture

@@ -91,3 +91,15 @@ def test_unsafe_file_names_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="invalid bundle file name"):
         save_bundle(tmp_path / "m", {"risk": {"../escape.json": b"{}"}}, {})
     assert not (tmp_path / "m").exists()
+
+
+def test_a_bundle_saved_before_the_model_contract_is_refused_naming_its_format(
+    bundle_dir: Path,
+) -> None:
+    # bundles written before the one model contract (risk/risk_model.json, anomaly/anomaly.json,
+    # ...) carry bundle format 1
+    manifest = json.loads((bundle_dir / MANIFEST).read_text())
+    manifest["format"] = 1
+    (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"bundle format 1 is not the supported format 2; refit"):
+        load_bundle(bundle_dir)

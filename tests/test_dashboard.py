@@ -92,6 +92,7 @@ def page(at: AppTest, name: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_overview_shows_the_runs_counts(
     app: AppTest,
     scored: list[dict[str, str]],
@@ -116,6 +117,7 @@ def test_overview_shows_the_runs_counts(
     }
 
 
+@pytest.mark.slow
 def test_segment_explorer_shows_each_segment_and_its_members(
     app: AppTest, scored: list[dict[str, str]], segments: list[dict[str, str]]
 ) -> None:
@@ -136,6 +138,7 @@ def test_segment_explorer_shows_each_segment_and_its_members(
         assert members["risk_score"].iloc[0] == pytest.approx(float(top["risk_score"]))
 
 
+@pytest.mark.slow
 def test_customer_lookup_shows_every_score_and_reason(
     app: AppTest, scored: list[dict[str, str]], alerts: list[dict[str, str]]
 ) -> None:
@@ -159,6 +162,7 @@ def test_customer_lookup_shows_every_score_and_reason(
     assert set(table["customer_id"]) == {customer["customer_id"]}
 
 
+@pytest.mark.slow
 def test_customer_lookup_of_an_unknown_id_warns(app: AppTest) -> None:
     page(app, "customer")
     app.text_input(key="customer_id").input("NOBODY-42").run()
@@ -167,6 +171,7 @@ def test_customer_lookup_of_an_unknown_id_warns(app: AppTest) -> None:
     assert not app.metric
 
 
+@pytest.mark.slow
 def test_anomaly_review_queue_and_alerts_of_a_customer(
     app: AppTest, scored: list[dict[str, str]], alerts: list[dict[str, str]]
 ) -> None:
@@ -196,6 +201,7 @@ def test_anomaly_review_queue_and_alerts_of_a_customer(
         pytest.fail("no queued customer has transaction alerts in this run")
 
 
+@pytest.mark.slow
 def test_risk_view_shows_bands_actions_scorecard_and_cv(
     app: AppTest, scored: list[dict[str, str]], run_dir: Path
 ) -> None:
@@ -224,6 +230,7 @@ def test_app_without_a_run_says_how_to_name_one(monkeypatch: pytest.MonkeyPatch)
     assert f"set {RUN_DIR_ENV}" in at.error[0].value
 
 
+@pytest.mark.slow
 def test_run_dir_comes_from_arguments_then_environment(run_dir: Path, tmp_path: Path) -> None:
     assert run_dir_from(["--run-dir", str(run_dir)], {}) == run_dir.resolve()
     assert run_dir_from([f"--run-dir={run_dir}"], {RUN_DIR_ENV: str(tmp_path)}) == run_dir.resolve()
@@ -240,6 +247,7 @@ def test_run_dir_comes_from_arguments_then_environment(run_dir: Path, tmp_path: 
         run_dir_from([], {RUN_DIR_ENV: str(tmp_path)})
 
 
+@pytest.mark.slow
 def test_dashboard_command_runs_streamlit_headless_on_the_port(run_dir: Path) -> None:
     command = dashboard_command(run_dir, port=8599)
     assert command[1:5] == ["-m", "streamlit", "run", str(APP_SCRIPT)]
@@ -251,6 +259,7 @@ def test_dashboard_command_runs_streamlit_headless_on_the_port(run_dir: Path) ->
     assert Path(command[0]).name.startswith("python")
 
 
+@pytest.mark.slow
 def test_a_run_without_its_report_is_a_finished_run(run_dir: Path) -> None:
     """`run_all` alone builds no report; run.json says so and the dashboard still shows it."""
     report = json.loads(RunLayout(run_dir).run_json.read_text())["report"]

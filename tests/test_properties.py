@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ def _csv(header: list[str], records: list[tuple[str, ...]]) -> str:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     customers=st.lists(st.tuples(IDS, NUMBERS, STAMPS, TEXT), min_size=1, max_size=15),
@@ -113,6 +115,7 @@ def _features(
         return {r[0]: r for r in rows(con, "SELECT * FROM features")}, plan
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(records=st.lists(CLEAN_TX, min_size=1, max_size=40), data=st.data())
 def test_shuffling_transactions_does_not_change_features(
@@ -124,6 +127,7 @@ def test_shuffling_transactions_does_not_change_features(
     assert before == after
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     records=st.lists(CLEAN_TX, min_size=1, max_size=30),

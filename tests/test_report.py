@@ -146,6 +146,7 @@ def any_run(request: pytest.FixtureRequest) -> Run:
 # ---------------------------------------------------------------------- plots
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
@@ -167,6 +168,7 @@ def test_every_expected_plot_is_drawn(
         assert summary["plots"][name] == f"plots/{name}.png"
 
 
+@pytest.mark.slow
 def test_skipped_plots_say_why(full_run: Run) -> None:
     skipped = load_summary(full_run.out)["plots_skipped"]
     assert set(skipped) == {"risk_roc", "risk_calibration"}
@@ -175,6 +177,7 @@ def test_skipped_plots_say_why(full_run: Run) -> None:
     assert "risk roc: no default labels" in _html(full_run)
 
 
+@pytest.mark.slow
 def test_plots_are_drawn_from_the_summary_alone(full_run: Run, tmp_path: Path) -> None:
     summary = load_summary(full_run.out)  # as read back from summary.json
     drawn, skipped = draw_plots(tmp_path, summary)  # a directory with no run files at all
@@ -184,6 +187,7 @@ def test_plots_are_drawn_from_the_summary_alone(full_run: Run, tmp_path: Path) -
         assert (tmp_path / path).read_bytes() == (full_run.out / path).read_bytes(), path
 
 
+@pytest.mark.slow
 def test_drawing_needs_no_scikit_learn(labelled_run: Run, tmp_path: Path) -> None:
     code = (
         "import sys\n"
@@ -202,6 +206,7 @@ def test_drawing_needs_no_scikit_learn(labelled_run: Run, tmp_path: Path) -> Non
     assert done.stdout.split() == [str(len(PLOT_NAMES)), "0"]
 
 
+@pytest.mark.slow
 def test_a_summary_without_plot_data_leaves_those_plots_out(full_run: Run, tmp_path: Path) -> None:
     summary = load_summary(full_run.out)
     older = cast(Summary, {k: v for k, v in summary.items() if k != "plot_data"})
@@ -219,6 +224,7 @@ def test_a_summary_without_plot_data_leaves_those_plots_out(full_run: Run, tmp_p
 # ---------------------------------------------------------------------- the plot data
 
 
+@pytest.mark.slow
 def test_plot_data_counts_the_scored_customers(full_run: Run) -> None:
     summary = load_summary(full_run.out)
     data = summary["plot_data"]
@@ -246,6 +252,7 @@ def test_plot_data_counts_the_scored_customers(full_run: Run) -> None:
         assert box["whishi"] <= group.max()
 
 
+@pytest.mark.slow
 def test_pca_view_holds_every_customer_of_a_small_run(full_run: Run) -> None:
     summary = load_summary(full_run.out)
     pca = summary["plot_data"]["segments_pca"]
@@ -258,6 +265,7 @@ def test_pca_view_holds_every_customer_of_a_small_run(full_run: Run) -> None:
     assert 0 < second <= first and first + second <= 1
 
 
+@pytest.mark.slow
 def test_roc_and_calibration_are_scikit_learns(labelled_run: Run) -> None:
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -286,6 +294,7 @@ def test_roc_and_calibration_are_scikit_learns(labelled_run: Run) -> None:
     assert calibration["bins"] == 10 and calibration["labelled"] == y.size
 
 
+@pytest.mark.slow
 def test_one_and_two_customer_batches_are_reported(small_batch: tuple[int, Run]) -> None:
     size, run = small_batch
     summary = load_summary(run.out)
@@ -328,6 +337,7 @@ def test_one_and_two_customer_batches_are_reported(small_batch: tuple[int, Run])
 # ---------------------------------------------------------------------- the HTML file
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_file(any_run: Run) -> None:
     html = _html(any_run)
     for external in ("http://", "https://", 'src="//', 'href="//', "@import", "url("):
@@ -340,6 +350,7 @@ def test_report_is_one_self_contained_file(any_run: Run) -> None:
     assert "Content-Security-Policy" in html
 
 
+@pytest.mark.slow
 def test_report_numbers_agree_with_the_result_files(any_run: Run) -> None:
     html = _html(any_run)
     scored = _rows(any_run.out / "customers_scored.csv")
@@ -384,6 +395,7 @@ def test_report_numbers_agree_with_the_result_files(any_run: Run) -> None:
     assert summary["risk"]["top_customers"][0]["risk_score"] == round(float(top["risk_score"]), 2)
 
 
+@pytest.mark.slow
 def test_data_quality_counts_come_from_validation(full_run: Run) -> None:
     validation = json.loads((full_run.out / "validation.json").read_text())
     dq = load_summary(full_run.out)["data_quality"]
@@ -393,6 +405,7 @@ def test_data_quality_counts_come_from_validation(full_run: Run) -> None:
         assert table["rows_in"] == table["clean"] + table["quarantined"]
 
 
+@pytest.mark.slow
 def test_unsupervised_and_supervised_risk_sections(full_run: Run, labelled_run: Run) -> None:
     unsupervised = load_summary(full_run.out)["risk"]
     assert unsupervised["mode"] == "unsupervised" and unsupervised["cv"] is None
@@ -409,6 +422,7 @@ def test_unsupervised_and_supervised_risk_sections(full_run: Run, labelled_run: 
     assert f"{supervised['cv']['roc_auc']:.3f}" in html
 
 
+@pytest.mark.slow
 def test_customer_only_run_still_reports(customer_run: Run) -> None:
     summary = load_summary(customer_run.out)
     assert summary["overview"]["transactions"] == 0
@@ -417,6 +431,7 @@ def test_customer_only_run_still_reports(customer_run: Run) -> None:
     assert "No transaction alerts: no transactions in the training data" in _html(customer_run)
 
 
+@pytest.mark.slow
 def test_k_selection_evidence_is_reported(full_run: Run) -> None:
     metrics = json.loads((full_run.out / "metrics.json").read_text())["segments"]
     segments = load_summary(full_run.out)["segments"]
@@ -429,11 +444,13 @@ def test_k_selection_evidence_is_reported(full_run: Run) -> None:
 # ---------------------------------------------------------------------- the summary contract
 
 
+@pytest.mark.slow
 def test_summary_json_equals_summarize(any_run: Run) -> None:
     written = json.loads((any_run.out / SUMMARY_FILE).read_text(encoding="utf-8"))
     assert written == summarize(any_run.out)
 
 
+@pytest.mark.slow
 def test_summary_json_is_small_with_plot_data_on_one_line(full_run: Run) -> None:
     text = (full_run.out / SUMMARY_FILE).read_text(encoding="utf-8")
     assert len(text.encode("utf-8")) < 200_000
@@ -446,11 +463,13 @@ def test_summary_json_is_small_with_plot_data_on_one_line(full_run: Run) -> None
     }
 
 
+@pytest.mark.slow
 def test_summarize_is_deterministic(full_run: Run) -> None:
     first = json.dumps(summarize(full_run.out), sort_keys=True)
     assert first == json.dumps(summarize(full_run.out), sort_keys=True)
 
 
+@pytest.mark.slow
 def test_summary_has_the_contract_keys(full_run: Run) -> None:
     s = summarize(full_run.out)
     assert {
@@ -497,6 +516,7 @@ def test_summary_has_the_contract_keys(full_run: Run) -> None:
     json.dumps(s, allow_nan=False)
 
 
+@pytest.mark.slow
 def test_load_summary_builds_it_when_missing(full_run: Run, tmp_path: Path) -> None:
     target = full_run.out / SUMMARY_FILE
     saved = target.read_bytes()
@@ -514,6 +534,7 @@ def test_summarize_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None
         summarize(tmp_path)
 
 
+@pytest.mark.slow
 def test_summary_module_needs_no_plotting_libraries(full_run: Run) -> None:
     code = (
         "import sys\n"
@@ -537,6 +558,7 @@ def test_summary_module_needs_no_plotting_libraries(full_run: Run) -> None:
 # ---------------------------------------------------------------------- rendering hygiene
 
 
+@pytest.mark.slow
 def test_report_escapes_data(full_run: Run) -> None:
     summary = load_summary(full_run.out)
     summary["risk"]["top_customers"][0]["risk_reasons"] = "<script>alert(1)</script>"
@@ -545,6 +567,7 @@ def test_report_escapes_data(full_run: Run) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+@pytest.mark.slow
 def test_building_leaves_no_global_matplotlib_state(full_run: Run) -> None:
     import matplotlib
     import matplotlib.pyplot as plt

@@ -79,6 +79,7 @@ def one_hot_auc(labels: np.ndarray, seed: int, repeats: int) -> float:
     return float(np.mean(cross_val_score(baseline, raw, y, cv=folds, scoring="roc_auc")))
 
 
+@pytest.mark.slow
 def test_german_credit_scorecard_against_a_one_hot_baseline(out: Path) -> None:
     frame, labels, settings, seed = frame_and_labels("german_credit", out)
     assert seed == 42  # the seed `finintel run` uses for this example
@@ -125,6 +126,7 @@ def test_german_credit_unsupervised_factors(out: Path) -> None:
     assert len(model.metrics_["factors"]) == 9
 
 
+@pytest.mark.slow
 def test_berka_loan_outcome_scorecard(out: Path) -> None:
     frame, labels, _, _ = frame_and_labels("berka", out)
     model = fit_risk(frame, labels, RiskSettings(), seed=SEED)

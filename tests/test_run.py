@@ -85,6 +85,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 def test_run_writes_every_result_file_with_consistent_counts(first_run: Path) -> None:
     layout = RunLayout(first_run)
     for name in RUN_FILES:
@@ -128,6 +129,7 @@ def test_run_writes_every_result_file_with_consistent_counts(first_run: Path) ->
     assert {"risk", "anomalies", "segments", "transaction_alerts"} <= set(metrics)
 
 
+@pytest.mark.slow
 def test_the_seed_option_is_the_seed_of_every_record(first_run: Path) -> None:
     """`--seed 5` is applied to the config once: every record, and the saved config, say 5."""
     layout = RunLayout(first_run)
@@ -144,6 +146,7 @@ def test_the_seed_option_is_the_seed_of_every_record(first_run: Path) -> None:
     assert seeds == dict.fromkeys(seeds, 5)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_scored_customers(
     bank: Path, first_run: Path, tmp_path: Path
 ) -> None:
@@ -155,6 +158,7 @@ def test_same_seed_gives_identical_scored_customers(
         assert (tmp_path / name).read_bytes() == (first_run / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_scoring_the_training_data_reproduces_the_run_exactly(
     bank: Path, first_run: Path, tmp_path: Path
 ) -> None:
@@ -166,6 +170,7 @@ def test_scoring_the_training_data_reproduces_the_run_exactly(
     assert json.loads((tmp_path / RUN_JSON).read_text())["command"] == "score"
 
 
+@pytest.mark.slow
 def test_score_batch_scores_without_writing_a_file(
     bank: Path, first_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,6 +219,7 @@ def small_batch(bank: Path, first_run: Path, out: Path, n: int) -> list[str]:
     return ids
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2])
 def test_scoring_a_batch_of_one_or_two_customers(
     bank: Path, first_run: Path, tmp_path: Path, n: int
@@ -245,6 +251,7 @@ def test_scoring_a_batch_of_one_or_two_customers(
         assert "warning: the report was not built" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_a_report_that_cannot_be_built_leaves_a_finished_run(
     bank: Path, first_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -283,6 +290,7 @@ def test_a_report_that_cannot_be_built_leaves_a_finished_run(
     assert json.loads(out.run_json.read_text())["report"]["status"] == "built"
 
 
+@pytest.mark.slow
 def test_a_built_report_is_recorded_in_run_json(first_run: Path) -> None:
     pytest.importorskip("matplotlib")
     run = json.loads(RunLayout(first_run).run_json.read_text())
@@ -294,6 +302,7 @@ def test_a_built_report_is_recorded_in_run_json(first_run: Path) -> None:
     assert (first_run / REPORT_HTML).is_file() and (first_run / SUMMARY_JSON).is_file()
 
 
+@pytest.mark.slow
 def test_a_finished_run_needs_scored_customers_and_run_json(
     first_run: Path, tmp_path: Path
 ) -> None:
@@ -313,6 +322,7 @@ def test_a_finished_run_needs_scored_customers_and_run_json(
     assert "run.json is missing" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_scoring_a_new_batch_uses_training_statistics(first_run: Path, tmp_path: Path) -> None:
     other = generate_bank(tmp_path / "other", 300, seed=99)
     args = ["score", "--model", str(first_run / MODEL_DIR), *files_args(other.customers.parent)]
@@ -324,6 +334,7 @@ def test_scoring_a_new_batch_uses_training_statistics(first_run: Path, tmp_path:
     assert {r["segment_name"] for r in scored} <= trained
 
 
+@pytest.mark.slow
 def test_a_tampered_bundle_is_refused(bank: Path, first_run: Path, tmp_path: Path) -> None:
     model = tmp_path / MODEL_DIR
     model.mkdir()
@@ -342,6 +353,7 @@ def test_a_tampered_bundle_is_refused(bank: Path, first_run: Path, tmp_path: Pat
     assert not (tmp_path / "o" / SCORED_CSV).exists()
 
 
+@pytest.mark.slow
 def test_data_that_cannot_provide_the_model_features_is_refused(
     bank: Path, first_run: Path, tmp_path: Path
 ) -> None:
@@ -366,6 +378,7 @@ def test_run_without_transactions_on_a_customer_table(tmp_path: Path) -> None:
     assert read_csv(tmp_path / "o" / ALERTS_CSV) == []
 
 
+@pytest.mark.slow
 def test_demo_generates_runs_and_compares_with_truth(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--customers", "1200", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -412,6 +425,7 @@ def test_dashboard_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None
     assert str(tmp_path) in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_a_bundle_with_a_foreign_object_type_is_refused_without_loading_it(
     bank: Path, first_run: Path, tmp_path: Path
 ) -> None:

@@ -55,6 +55,7 @@ def segment_names(out: Path) -> list[str]:
         return [row["segment_name"] for row in csv.DictReader(fh)]
 
 
+@pytest.mark.slow
 def test_cc_general_is_segmented_on_a_stable_k(tmp_path: Path) -> None:
     metrics = run_example("cc_general", tmp_path)
     selection = metrics["segments"]["k_selection"]
@@ -69,6 +70,7 @@ def test_cc_general_is_segmented_on_a_stable_k(tmp_path: Path) -> None:
     assert metrics["anomalies"]["flagged"] == 90  # 1% of 8,950, rounded up
 
 
+@pytest.mark.slow
 def test_german_credit_supervised_scorecard(tmp_path: Path) -> None:
     metrics = run_example("german_credit", tmp_path)
     risk = metrics["risk"]
@@ -96,6 +98,7 @@ def test_german_credit_supervised_scorecard(tmp_path: Path) -> None:
     assert_rescoring_reproduces("german_credit", tmp_path)
 
 
+@pytest.mark.slow
 def test_berka_loan_outcome_labels_only_customers_with_loans(tmp_path: Path) -> None:
     metrics = run_example("berka", tmp_path)
     risk = metrics["risk"]

@@ -62,6 +62,7 @@ def assert_same(a: RiskScores, b: RiskScores) -> None:
     assert a.risk_reasons.tolist() == b.risk_reasons.tolist()
 
 
+@pytest.mark.slow
 def test_scorecard_metrics(
     fitted: tuple[ScorecardRisk, RiskScores], labels: np.ndarray, synthetic: SyntheticRun
 ) -> None:
@@ -93,6 +94,7 @@ def test_scorecard_metrics(
     assert roc_auc_score(synthetic.defaulted[unlabelled], scores.risk_score[unlabelled]) > 0.78
 
 
+@pytest.mark.slow
 def test_score_is_the_pd_percentile_and_bands_follow(
     fitted: tuple[ScorecardRisk, RiskScores],
 ) -> None:
@@ -105,6 +107,7 @@ def test_score_is_the_pd_percentile_and_bands_follow(
     assert 1 <= len(top.split("; ")) <= 3 and "% of customers" in top
 
 
+@pytest.mark.slow
 def test_scorecard_table_and_files(fitted: tuple[ScorecardRisk, RiskScores]) -> None:
     model, _ = fitted
     files = model.to_files()
@@ -117,6 +120,7 @@ def test_scorecard_table_and_files(fitted: tuple[ScorecardRisk, RiskScores]) -> 
     assert b"optbinning" not in files[STATE_FILE]
 
 
+@pytest.mark.slow
 def test_round_trip_and_determinism(
     fitted: tuple[ScorecardRisk, RiskScores], frame: FeatureFrame, labels: np.ndarray
 ) -> None:

@@ -90,6 +90,7 @@ def test_configured_columns_may_include_scores_and_unknown_ones_are_refused() ->
 # ------------------------------------------------------------------ planted personas
 
 
+@pytest.mark.slow
 def test_k_is_chosen_by_evidence_and_is_five(fitted: Segmenter) -> None:
     selection = fitted.metrics_["k_selection"]
     assert selection["mode"] == "auto"
@@ -120,6 +121,7 @@ def test_k_is_chosen_by_evidence_and_is_five(fitted: Segmenter) -> None:
     json.dumps(fitted.metrics_, allow_nan=False)
 
 
+@pytest.mark.slow
 def test_segments_recover_the_planted_personas(
     fitted: Segmenter, segment_frame: FeatureFrame, synthetic: SyntheticRun
 ) -> None:
@@ -131,6 +133,7 @@ def test_segments_recover_the_planted_personas(
         assert names.most_common(1)[0][0] == name, (persona, names)
 
 
+@pytest.mark.slow
 def test_segment_profiles_ids_and_names(fitted: Segmenter, segment_frame: FeatureFrame) -> None:
     segments = fitted.segments_
     assert [s.id for s in segments] == [1, 2, 3, 4, 5]
@@ -163,6 +166,7 @@ def test_same_seed_gives_identical_segments(small: FeatureFrame) -> None:
     assert first.to_files() == second.to_files()
 
 
+@pytest.mark.slow
 def test_saved_model_assigns_identically(fitted: Segmenter, segment_frame: FeatureFrame) -> None:
     files = fitted.to_files()
     assert list(files) == [STATE_FILE]
@@ -210,6 +214,7 @@ def test_large_data_is_fitted_on_a_sample_and_everyone_assigned(small: FeatureFr
     assert sum(s.size for s in seg.segments_) == len(small)
 
 
+@pytest.mark.slow
 def test_wrong_columns_are_refused(fitted: Segmenter, segment_frame: FeatureFrame) -> None:
     with pytest.raises(DataError, match=r"missing \['night_share'\]"):
         fitted.predict(segment_frame.select(list(segment_frame.columns)[:-1]))

@@ -52,6 +52,7 @@ def cc_fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[FeatureFrame, S
     return selected, Segmenter(SegmentSettings(), seed=42).fit(selected)
 
 
+@pytest.mark.slow
 def test_cc_general_uses_every_card_column(cc_fitted: tuple[FeatureFrame, Segmenter]) -> None:
     frame, seg = cc_fitted
     assert len(frame) == 8950
@@ -59,6 +60,7 @@ def test_cc_general_uses_every_card_column(cc_fitted: tuple[FeatureFrame, Segmen
     assert seg.metrics_["constant_columns"] == []
 
 
+@pytest.mark.slow
 def test_cc_general_k_is_stable_with_evidence(cc_fitted: tuple[FeatureFrame, Segmenter]) -> None:
     _, seg = cc_fitted
     selection = seg.metrics_["k_selection"]
@@ -75,6 +77,7 @@ def test_cc_general_k_is_stable_with_evidence(cc_fitted: tuple[FeatureFrame, Seg
     assert selection["reason"]
 
 
+@pytest.mark.slow
 def test_cc_general_personas(cc_fitted: tuple[FeatureFrame, Segmenter]) -> None:
     frame, seg = cc_fitted
     names = [s.name for s in seg.segments_]

@@ -135,6 +135,7 @@ def test_budget_wins(con: duckdb.DuckDBPyConnection) -> None:
     assert model.metrics_["threshold"]["source"] == "alert_budget"
 
 
+@pytest.mark.slow
 def test_deterministic_and_exact_round_trip(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
 ) -> None:
@@ -150,6 +151,7 @@ def test_deterministic_and_exact_round_trip(
     json.dumps(alerter.metrics_, allow_nan=False)
 
 
+@pytest.mark.slow
 def test_kept_work_table_is_reused_once_and_only_for_the_same_inputs(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,8 +15,7 @@ measurement on synthetic banks; see docs/anomalies.md). The combined value is
 customer gets plain-words `anomaly_reasons` naming the features furthest from typical.
 
 Example:
-    >>> from finintel.run_layout import ANOMALY_OUTPUT_COLUMNS
-from finintel.settings.anomaly import AnomalySettings
+    >>> from finintel.settings.anomaly import AnomalySettings
     >>> detector = CustomerAnomalyDetector(AnomalySettings(), seed=7)  # doctest: +SKIP
     >>> result = detector.fit(frame).predict(frame)  # doctest: +SKIP
     >>> result.anomaly_reasons[result.is_anomaly][0]  # doctest: +SKIP

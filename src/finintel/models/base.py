@@ -13,14 +13,25 @@
   scorecard table). A state of another format version is refused with both versions named.
 
 Example:
-    >>> import numpy as np
-    >>> from finintel.models.frame import FeatureFrame
-    >>> from finintel.models.segments import Segmenter
-    >>> from finintel.settings.segments import SegmentSettings
-    >>> frame = FeatureFrame(np.array(["A"], dtype=object), ("x",), np.zeros((1, 1)))
-    >>> Segmenter(SegmentSettings(), seed=0).predict(frame)
+    >>> class Echo(FinintelModel[list[int], list[int]]):
+    ...     part = "segments"
+    ...     def fit(self, data):
+    ...         self.metrics_ = {"rows": len(data)}
+    ...         return self
+    ...     def _predict(self, data):
+    ...         return data
+    ...     def _state(self):
+    ...         return {}
+    ...     @classmethod
+    ...     def _from_state(cls, state, files):
+    ...         return cls()
+    >>> Echo().predict([1])
     Traceback (most recent call last):
-    finintel.errors.NotFittedError: this Segmenter is not fitted: fit it, or load it from a bundle
+    finintel.errors.NotFittedError: this Echo is not fitted: fit it, or load it from a bundle
+    >>> sorted(Echo().fit([1, 2]).to_files())
+    ['state.json']
+    >>> Echo.from_files(Echo().fit([1, 2]).to_files()).metrics_
+    {'rows': 2}
 """
 
 from __future__ import annotations

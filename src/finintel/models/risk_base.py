@@ -6,8 +6,7 @@ shared parts here means the front door imports the modes and nothing imports it 
 
 Example:
     >>> import numpy as np
-    >>> from finintel.run_layout import PROBABILITY_COLUMN, RISK_OUTPUT_COLUMNS
-from finintel.settings.risk import RiskSettings
+    >>> from finintel.settings.risk import RiskSettings
     >>> bands, actions = assign_bands(np.array([10.0, 95.0]), RiskSettings().bands)
     >>> bands.tolist()
     ['Low', 'Critical']
