@@ -128,3 +128,21 @@ def test_engine_progress_bar_stays_off() -> None:
     # the engine would draw its own bar on stderr during long queries, even under --quiet
     setting = connect().execute("SELECT current_setting('enable_progress_bar')").fetchone()
     assert setting == (False,)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("section", ["anomaly", "segments"])
+def test_an_unknown_model_feature_is_the_same_mistake_everywhere(
+    bank: Path, tmp_path: Path, section: str
+) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(
+        f'[customers]\npath = "{bank / "customers.parquet"}"\n'
+        f'[transactions]\npath = "{bank / "transactions.parquet"}"\n'
+        f'[{section}]\nfeatures = ["tx_count", "nope"]\n'
+    )
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"{section}.features names unknown column(s) ['nope']" in said
+    assert "Traceback" not in result.output

@@ -222,8 +222,8 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         missing = [c for c in candidates if c not in frame.columns]
         if missing:
             raise ConfigError(
-                f"[anomaly] features: {missing} not in the feature table; "
-                f"available: {', '.join(frame.columns)}"
+                f"anomaly.features names unknown column(s) {missing} "
+                f"(available: {', '.join(frame.columns)})"
             )
         chosen, dropped = [], []
         for name in candidates:
