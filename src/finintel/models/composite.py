@@ -39,16 +39,14 @@ from finintel.models.frame import FeatureFrame, FloatArray
 from finintel.models.risk_base import (
     RiskModel,
     RiskScores,
-    assign_bands,
     band_counts,
     factor_phrases,
     percent_scale,
     reason_strings,
-    require_columns,
     score_summary,
 )
 from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
-from finintel.settings.risk import RiskFactorSpec, RiskSettings
+from finintel.settings.risk import RiskFactorSpec
 
 NO_FACTOR = "no risk factor has a value for this customer"
 NEUTRAL = 50.0  # the composite of a customer with no factor value: the median customer
@@ -58,10 +56,6 @@ class CompositeRisk(RiskModel):
     """Weighted mean of factor risk percentiles, scored 0-100 against the training population."""
 
     mode = "unsupervised"
-
-    def __init__(self, settings: RiskSettings, seed: int = 0) -> None:
-        self.settings = settings
-        self.seed = seed
 
     # ------------------------------------------------------------------------ fit
 
@@ -148,15 +142,13 @@ class CompositeRisk(RiskModel):
 
     # ------------------------------------------------------------------------ score
 
-    def _predict(self, frame: FeatureFrame) -> RiskScores:
-        require_columns(frame, self.columns_)
+    def _risk(self, frame: FeatureFrame) -> tuple[FloatArray, npt.NDArray[np.object_], FloatArray]:
         evaluated = evaluate_factors(frame, self.factors_)
         if evaluated.unavailable:  # the columns exist, so this is a changed expression
             raise DataError(f"risk factors could not be evaluated: {evaluated.unavailable}")
         values = evaluated.values
         composite, risk_pct = _composite(self.factors_, self.factor_scales_, values)
         risk_score = self.score_scale_.midrank(composite)
-        band, action = assign_bands(risk_score, self.settings.bands)
         total_weight = sum(s.weight for s in self.factors_)
         weights = np.array([s.weight for s in self.factors_]) / total_weight
         pushes = np.where(np.isfinite(risk_pct), (risk_pct - 50.0) * weights, 0.0)
@@ -170,40 +162,21 @@ class CompositeRisk(RiskModel):
 
         reasons = reason_strings(pushes, phrases_for)
         reasons[~np.isfinite(risk_pct).any(axis=1)] = NO_FACTOR
-        return RiskScores(
-            ids=frame.ids,
-            risk_score=risk_score,
-            risk_band=band,
-            risk_action=action,
-            risk_reasons=reasons,
-            probability_of_default=np.full(len(frame), np.nan),
-            mode=self.mode,
-        )
+        return risk_score, reasons, np.full(len(frame), np.nan)
 
     # ------------------------------------------------------------------------ persistence
 
-    def _state(self) -> dict[str, Any]:
+    def _mode_state(self) -> dict[str, Any]:
         return {
-            "mode": self.mode,
-            "seed": self.seed,
-            "settings": self.settings.model_dump(mode="json"),
-            "columns": self.columns_,
-            "value_labels": self.value_labels_,
             "factors": [s.model_dump(mode="json") for s in self.factors_],
             "factor_scales": [s.to_state() for s in self.factor_scales_],
             "score_scale": self.score_scale_.to_state(),
         }
 
-    @classmethod
-    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
-        cls.check_mode(dict(state))
-        obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
-        obj.columns_ = list(state["columns"])
-        obj.value_labels_ = dict(state["value_labels"])
-        obj.factors_ = [RiskFactorSpec.model_validate(f) for f in state["factors"]]
-        obj.factor_scales_ = [Scale.from_state(s) for s in state["factor_scales"]]
-        obj.score_scale_ = Scale.from_state(state["score_scale"])
-        return obj
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        self.factors_ = [RiskFactorSpec.model_validate(f) for f in state["factors"]]
+        self.factor_scales_ = [Scale.from_state(s) for s in state["factor_scales"]]
+        self.score_scale_ = Scale.from_state(state["score_scale"])
 
 
 def _composite(

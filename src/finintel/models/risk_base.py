@@ -15,9 +15,10 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -72,16 +73,56 @@ class RiskScores:
 
 
 class RiskModel(FinintelModel[FeatureFrame, RiskScores]):
-    """What both modes are: a model of part "risk" that says its `mode`."""
+    """What both modes share: settings, bands and actions, and the common stored state.
+
+    A mode writes `fit`, `_risk` (the 0-100 score, reasons and probability of default per
+    row), `_mode_state` and `_restore` (its own part of the stored state).
+    """
 
     part = "risk"
     mode: ClassVar[str]
+    columns_: list[str]
+    value_labels_: dict[str, dict[str, str]]
+
+    def __init__(self, settings: RiskSettings, seed: int = 0) -> None:
+        self.settings = settings
+        self.seed = seed
+
+    def _predict(self, frame: FeatureFrame) -> RiskScores:
+        require_columns(frame, self.columns_)
+        risk_score, reasons, probability = self._risk(frame)
+        band, action = assign_bands(risk_score, self.settings.bands)
+        return RiskScores(frame.ids, risk_score, band, action, reasons, probability, self.mode)
+
+    @abstractmethod
+    def _risk(self, frame: FeatureFrame) -> tuple[FloatArray, npt.NDArray[np.object_], FloatArray]:
+        """Score, reasons and probability of default (NaN when unsupervised) per row."""
+
+    @abstractmethod
+    def _mode_state(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _restore(self, state: Mapping[str, Any]) -> None: ...
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "seed": self.seed,
+            "settings": self.settings.model_dump(mode="json"),
+            "columns": self.columns_,
+            "value_labels": self.value_labels_,
+            **self._mode_state(),
+        }
 
     @classmethod
-    def check_mode(cls, state: dict[str, Any]) -> None:
-        """Refuse a stored state of the other mode."""
+    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
         if state.get("mode") != cls.mode:
             raise ModelStateError(f"the risk model's state holds a {state.get('mode')} model")
+        obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
+        obj.columns_ = list(state["columns"])
+        obj.value_labels_ = dict(state["value_labels"])
+        obj._restore(state)
+        return obj
 
 
 def require_columns(frame: FeatureFrame, columns: Sequence[str]) -> None:

@@ -50,12 +50,10 @@ from finintel.models.frame import FeatureFrame, FloatArray
 from finintel.models.risk_base import (
     RiskModel,
     RiskScores,
-    assign_bands,
     band_counts,
     factor_phrases,
     percent_scale,
     reason_strings,
-    require_columns,
     score_summary,
 )
 from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
@@ -171,10 +169,6 @@ class ScorecardRisk(RiskModel):
     """WoE logistic scorecard, calibrated PD, 0-100 score, bands, actions and reasons."""
 
     mode = "supervised"
-
-    def __init__(self, settings: RiskSettings, seed: int = 0) -> None:
-        self.settings = settings
-        self.seed = seed
 
     # ------------------------------------------------------------------------ fit
 
@@ -297,8 +291,7 @@ class ScorecardRisk(RiskModel):
 
     # ------------------------------------------------------------------------ score
 
-    def _predict(self, frame: FeatureFrame) -> RiskScores:
-        require_columns(frame, self.columns_)
+    def _risk(self, frame: FeatureFrame) -> tuple[FloatArray, npt.NDArray[np.object_], FloatArray]:
         values = _variable_values(frame, self.variables_)
         names = [v.name for v in self.variables_]
         contributions = self.card_.contributions(values, names)
@@ -306,7 +299,6 @@ class ScorecardRisk(RiskModel):
         slope, offset = self.calibration_
         pd = _sigmoid(slope * linear + offset)
         risk_score = self.score_scale_.midrank(pd)
-        band, action = assign_bands(risk_score, self.settings.bands)
 
         def phrases_for(j: int, rows: npt.NDArray[np.intp]) -> list[str]:
             variable, binned, column = self.variables_[j], self.card_.bins[j], values[rows, j]
@@ -326,25 +318,12 @@ class ScorecardRisk(RiskModel):
 
         # a variable pushes the score up when its bin has worse odds than the population
         reasons = reason_strings(slope * contributions, phrases_for)
-        return RiskScores(
-            ids=frame.ids,
-            risk_score=risk_score,
-            risk_band=band,
-            risk_action=action,
-            risk_reasons=reasons,
-            probability_of_default=pd,
-            mode=self.mode,
-        )
+        return risk_score, reasons, pd
 
     # ------------------------------------------------------------------------ persistence
 
-    def _state(self) -> dict[str, Any]:
+    def _mode_state(self) -> dict[str, Any]:
         return {
-            "mode": self.mode,
-            "seed": self.seed,
-            "settings": self.settings.model_dump(mode="json"),
-            "columns": self.columns_,
-            "value_labels": self.value_labels_,
             "variables": [
                 {"name": v.name, "label": v.label, "column": v.column, "sql": v.sql}
                 for v in self.variables_
@@ -360,25 +339,19 @@ class ScorecardRisk(RiskModel):
     def _extra_files(self) -> dict[str, bytes]:
         return {SCORECARD_FILE: _table_csv(self.scorecard_table())}
 
-    @classmethod
-    def _from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
-        cls.check_mode(dict(state))
-        obj = cls(RiskSettings.model_validate(state["settings"]), int(state["seed"]))
-        obj.columns_ = list(state["columns"])
-        obj.value_labels_ = dict(state["value_labels"])
-        obj.variables_ = [
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        self.variables_ = [
             Variable(v["name"], v["label"], v["column"], v["sql"]) for v in state["variables"]
         ]
-        obj.card_ = FittedCard(
+        self.card_ = FittedCard(
             bins=[BinnedVariable.from_state(b) for b in state["bins"]],
             coefficients=[float(c) for c in state["coefficients"]],
             intercept=float(state["intercept"]),
         )
         cal = state["calibration"]
-        obj.calibration_ = (float(cal["slope"]), float(cal["intercept"]))
-        obj.score_scale_ = TrainingDistribution.from_state(state["score_scale"])
-        obj.value_scales_ = [TrainingDistribution.from_state(s) for s in state["value_scales"]]
-        return obj
+        self.calibration_ = (float(cal["slope"]), float(cal["intercept"]))
+        self.score_scale_ = TrainingDistribution.from_state(state["score_scale"])
+        self.value_scales_ = [TrainingDistribution.from_state(s) for s in state["value_scales"]]
 
 
 # ---------------------------------------------------------------------------- labels
