@@ -184,9 +184,7 @@ def apply_models(
     _register_segments(con, frame, assignment.segment_id)
     tables = _models()[3].TransactionTables(con, TRANSACTIONS_TABLE, SEGMENTS_TABLE)
     alerts = fitted.alerter.predict(tables)
-    con.register("_alerts_arrow", alerts.table)
-    con.execute(f"CREATE OR REPLACE TABLE {ALERTS_TABLE} AS SELECT * FROM _alerts_arrow")
-    con.unregister("_alerts_arrow")
+    _store(con, alerts.table, ALERTS_TABLE)
     columns: dict[str, pa.Array] = {CUSTOMER_ID: pa.array(list(frame.ids), pa.string())}
     for output in (risk, anomalies, assignment):  # the order of the result columns
         columns.update(output.columns())
@@ -205,10 +203,17 @@ def _register_segments(
 ) -> None:
     table = pa.table(
         {
-            "customer_id": pa.array(list(frame.ids), pa.string()),
+            CUSTOMER_ID: pa.array(list(frame.ids), pa.string()),
             "segment_id": pa.array(np.asarray(segment_id), pa.int32()),
         }
     )
-    con.register("_segments_arrow", table)
-    con.execute(f"CREATE OR REPLACE TABLE {SEGMENTS_TABLE} AS SELECT * FROM _segments_arrow")
-    con.unregister("_segments_arrow")
+    _store(con, table, SEGMENTS_TABLE)
+
+
+def _store(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str) -> None:
+    """Keep an Arrow table in the engine as table `name` (replacing one of that name)."""
+    con.register("_fi_arrow", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _fi_arrow")
+    finally:
+        con.unregister("_fi_arrow")
