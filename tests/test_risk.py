@@ -83,7 +83,7 @@ def test_unsupervised_metrics_name_used_and_unavailable_factors(
         "low_income",
     ]
     unavailable = model.metrics_["unavailable_factors"]
-    assert unavailable["lowest_balance"] == "left out because the data has annual_income"
+    assert unavailable["lowest_balance"].startswith("replaced by low_balance_to_income")
     assert unavailable["cash_advance_share"] == "the data has no column cash_advance"
     assert unavailable["credit_utilisation"] == "the data has no column payments"
     assert set(used) | set(unavailable) == {f.name for f in BUILTIN_FACTORS}
@@ -172,7 +172,8 @@ def test_factors_adapt_to_the_columns() -> None:
     ]
     assert model.columns_ == ["annual_income", "debt_to_income", "overdraft_days"]
     assert model.metrics_["unavailable_factors"]["spend_to_income"] == (
-        "the data has no column spend_to_income"
+        "the data has no column spend_to_income "
+        "(spend_to_income needs a transactions table and annual_income on customers)"
     )
 
 
@@ -320,3 +321,27 @@ def test_coded_columns_are_worded_with_the_source_words_and_kept_in_the_model() 
     assert not any("savings 3" in r or "savings 1" in r for r in reasons)
     loaded = load_risk(model.to_files())
     assert loaded.predict(frame).risk_reasons.tolist() == reasons
+
+
+def test_a_factor_is_replaced_only_by_one_the_data_supports() -> None:
+    # transactions without balance_after (no balance_min) and customers with a credit limit
+    # but no card payments: the customer's own account balance is the balance signal
+    rng = np.random.default_rng(11)
+    n = 300
+    values = np.column_stack(
+        [
+            rng.gamma(2.0, 0.4, n),
+            rng.normal(500, 2_000, n),
+            rng.lognormal(8, 0.5, n),
+            rng.lognormal(10.5, 0.4, n),
+        ]
+    )
+    columns = ("debt_to_income", "account_balance", "credit_limit", "annual_income")
+    frame = FeatureFrame(np.array([f"C{i}" for i in range(n)], dtype=object), columns, values)
+    result = evaluate_factors(frame, BUILTIN_FACTORS)
+    used = [s.name for s in result.specs]
+    assert "deposit_balance" in used  # credit_limit alone (no payments) supersedes nothing
+    assert result.unavailable["lowest_balance"] == (
+        "the data has no column balance_min (balance_min needs balance_after on transactions)"
+    )
+    assert result.unavailable["credit_utilisation"] == "the data has no column payments"

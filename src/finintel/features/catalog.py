@@ -499,3 +499,42 @@ def concept_members(concept: str) -> tuple[str, ...]:
 def feature_concepts() -> tuple[str, ...]:
     """Every persona concept some catalogue feature belongs to, sorted."""
     return tuple(sorted({c for f in FEATURES for c in f.concepts}))
+
+
+# What in the input data provides each requirement in `Feature.needs`.
+NEED_SOURCES: dict[str, str] = {
+    "transactions": "a transactions table",
+    "balance": "balance_after on transactions",
+    "channel": "channel on transactions",
+    "category": "category on transactions",
+    "time_of_day": "transaction timestamps with a time of day",
+    "age": "age or birth_date on customers",
+    "tenure": "customer_since on customers, or transactions",
+    "loans": "a loans table",
+    "debt": "a loans table, or loan_balance on customers",
+}
+
+
+def provided_by(name: str) -> str | None:
+    """What input data a catalogue feature needs, in words; None for another column.
+
+    Example:
+        >>> provided_by("balance_min")
+        'balance_min needs balance_after on transactions'
+        >>> provided_by("spend_to_income")
+        'spend_to_income needs a transactions table and annual_income on customers'
+    """
+    feature = CATALOG.get(name)
+    if feature is None:
+        return None
+    words = [
+        f"{need.split('.', 1)[1]} on customers"
+        if need.startswith("customers.")
+        else NEED_SOURCES.get(need, need)
+        for need in sorted(feature.needs, key=_need_order)
+    ]
+    return f"{name} needs {' and '.join(words)}"
+
+
+def _need_order(need: str) -> tuple[int, str]:
+    return (need.startswith("customers."), need)

@@ -18,8 +18,8 @@ Example:
     >>> result = evaluate_factors(frame, BUILTIN_FACTORS)
     >>> [s.name for s in result.specs]
     ['debt_to_income']
-    >>> result.unavailable["spend_to_income"]
-    'the data has no column spend_to_income'
+    >>> result.unavailable["overdraft_days"]
+    'the data has no column overdraft_days (overdraft_days needs balance_after on transactions)'
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from finintel.errors import ConfigError
+from finintel.features.catalog import provided_by
 from finintel.models.frame import FeatureFrame
 from finintel.settings.risk import RiskFactorSpec
 
@@ -178,32 +179,33 @@ def evaluate_factors(
     """Evaluate every usable factor over `frame`; non-finite results become NaN.
 
     A factor is unavailable when a column it reads, or one it `requires`, is missing (or
-    excluded), or when a column in its `excluded_by` exists. An expression that is not valid
-    SQL over the frame raises ConfigError naming the factor.
+    excluded; the reason says what in the data would provide it), or when another computable
+    factor reads a column in its `excluded_by` (the reason names that factor). An expression
+    that is not valid SQL over the frame raises ConfigError naming the factor.
     """
     present = [c for c in frame.columns if c not in set(exclude_columns)]
     unavailable: dict[str, str] = {}
     candidates = []
     for spec in specs:
         lacking = [c for c in spec.requires if c not in frame.columns]
-        better = [c for c in spec.excluded_by if c in present]
         if lacking:
-            unavailable[spec.name] = f"the data has no column {', '.join(lacking)}"
-        elif better:
-            unavailable[spec.name] = f"left out because the data has {', '.join(better)}"
+            unavailable[spec.name] = _no_column(lacking)
         else:
             candidates.append(spec)
     con = _sandbox(frame, present)
     try:
-        usable = []
+        bound = []
         for spec in candidates:
             missing = _check_expression(con, spec)
             if missing is None:
-                usable.append(spec)
+                bound.append(spec)
             elif missing in exclude_columns:
                 unavailable[spec.name] = f"column {missing} is excluded by the settings"
             else:
-                unavailable[spec.name] = f"the data has no column {missing}"
+                unavailable[spec.name] = _no_column([missing])
+        replaced = _replaced(bound, present)
+        unavailable.update({n: f"replaced by {', '.join(by)}" for n, by in replaced.items()})
+        usable = [spec for spec in bound if spec.name not in replaced]
         if usable:
             selected = ", ".join(f"CAST(({s.sql}) AS DOUBLE)" for s in usable)
             arrow = con.sql(f"SELECT {selected} FROM frame ORDER BY __row").to_arrow_table()
@@ -219,6 +221,50 @@ def evaluate_factors(
         con.close()
     values[~np.isfinite(values)] = np.nan
     return FactorValues(tuple(usable), values, unavailable)
+
+
+def _replaced(bound: Sequence[RiskFactorSpec], present: Sequence[str]) -> dict[str, list[str]]:
+    """Factors superseded through `excluded_by`, with the factors that supersede them.
+
+    A column in a factor's `excluded_by` means a factor over that column is better; it
+    applies only when such a factor can be computed here and is not superseded itself.
+
+    Example:
+        >>> from finintel.settings.risk import RiskFactorSpec as F
+        >>> raw = F(name="raw", label="x", sql="a", excluded_by=["b"])
+        >>> ratio = F(name="ratio", label="x", sql="a / b")
+        >>> _replaced([raw, ratio], ["a", "b"]), _replaced([raw], ["a", "b"])
+        ({'raw': ['ratio']}, {})
+    """
+    replaced: dict[str, list[str]] = {}
+    for _ in range(2):  # a second look drops superseders that were superseded themselves
+        for spec in bound:
+            better = {c for c in spec.excluded_by if c in present}
+            by = [
+                s.name
+                for s in bound
+                if s is not spec and s.name not in replaced and _reads(s) & better
+            ]
+            if by:
+                replaced[spec.name] = by
+            else:
+                replaced.pop(spec.name, None)
+    return replaced
+
+
+def _reads(spec: RiskFactorSpec) -> set[str]:
+    """The column names a factor's expression and requirements mention."""
+    return {*_NAME.findall(spec.sql), *spec.requires}
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _no_column(columns: Sequence[str]) -> str:
+    """ "the data has no column X", and what in the input data would provide a feature X."""
+    text = f"the data has no column {', '.join(columns)}"
+    sources = [source for c in columns if (source := provided_by(c))]
+    return f"{text} ({'; '.join(sources)})" if sources else text
 
 
 def _sandbox(frame: FeatureFrame, columns: Sequence[str]) -> duckdb.DuckDBPyConnection:
