@@ -105,3 +105,17 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> SyntheticRun:
         anomaly_kind=np.array([kind[i] for i in ids], dtype=object),
         defaulted=np.array([int(default[i]) for i in ids], dtype=np.int64),
     )
+
+
+def transactions_with_segments(synthetic: SyntheticRun, segments: int) -> duckdb.DuckDBPyConnection:
+    """A connection holding the synthetic bank's clean transactions and `segments` made-up
+    segments (customers spread by a hash of their id), as the transaction alerter reads them."""
+    con = duckdb.connect()
+    clean = synthetic.out_dir / "clean" / "transactions.parquet"
+    con.execute(f"CREATE TABLE clean_transactions AS SELECT * FROM '{clean}'")
+    con.execute(
+        "CREATE TABLE customer_segments AS SELECT customer_id, "
+        f"CAST(hash(customer_id) % {segments} AS INTEGER) AS segment_id "
+        "FROM (SELECT DISTINCT customer_id FROM clean_transactions)"
+    )
+    return con

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import SyntheticRun
+from conftest import SyntheticRun, transactions_with_segments
 from finintel import __version__
 from finintel.errors import ModelStateError, NotFittedError
 from finintel.models.anomaly import CustomerAnomalyDetector
@@ -176,15 +176,7 @@ def test_the_state_records_its_format_and_refuses_another(
 
 @pytest.fixture(scope="module")
 def con(synthetic: SyntheticRun) -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect()
-    clean = synthetic.out_dir / "clean" / "transactions.parquet"
-    c.execute(f"CREATE TABLE clean_transactions AS SELECT * FROM '{clean}'")
-    c.execute(
-        "CREATE TABLE customer_segments AS SELECT customer_id, "
-        "CAST(hash(customer_id) % 3 AS INTEGER) AS segment_id "
-        "FROM (SELECT DISTINCT customer_id FROM clean_transactions)"
-    )
-    return c
+    return transactions_with_segments(synthetic, 3)
 
 
 def test_the_alerter_keeps_the_contract(con: duckdb.DuckDBPyConnection) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from conftest import SyntheticRun
+from conftest import SyntheticRun, transactions_with_segments
 from finintel.errors import DataError
 from finintel.models import transaction_alerts
 from finintel.models.base import STATE_FILE
@@ -43,14 +43,7 @@ def alerts(
 
 @pytest.fixture(scope="module")
 def con(synthetic: SyntheticRun) -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect()
-    clean = synthetic.out_dir / "clean" / "transactions.parquet"
-    c.execute(f"CREATE TABLE clean_transactions AS SELECT * FROM '{clean}'")
-    c.execute(
-        "CREATE TABLE customer_segments AS SELECT customer_id, "
-        "CAST(hash(customer_id) % 4 AS INTEGER) AS segment_id "
-        "FROM (SELECT DISTINCT customer_id FROM clean_transactions)"
-    )
+    c = transactions_with_segments(synthetic, 4)
     c.execute(f"CREATE TABLE truth AS SELECT * FROM '{synthetic.bank.truth_transactions}'")
     return c
 

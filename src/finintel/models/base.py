@@ -173,7 +173,11 @@ class FinintelModel(ABC, Generic[InputT, OutputT]):
     @classmethod
     def from_files(cls, files: Mapping[str, bytes]) -> Self:
         """Rebuild a fitted model from `to_files()` output; nothing in the files is executed."""
-        state = read_state(files, cls.part)
+        return cls.from_state(read_state(files, cls.part), files)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], files: Mapping[str, bytes]) -> Self:
+        """Rebuild a fitted model from its checked state (`read_state`) and its files."""
         model = cls._from_state(state, files)
         model.metrics_ = state["metrics"]
         return model

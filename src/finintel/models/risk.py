@@ -82,8 +82,9 @@ def fit_risk(
 
 def load_risk(files: Mapping[str, bytes]) -> RiskModel:
     """Rebuild a fitted risk model from `to_files()` output, dispatching on the stored mode."""
-    mode = read_state(files, RiskModel.part).get("mode")
+    state = read_state(files, RiskModel.part)
+    mode = state.get("mode")
     for model in (ScorecardRisk, CompositeRisk):
         if model.mode == mode:
-            return model.from_files(files)
+            return model.from_state(state, files)
     raise ModelStateError(f"the risk model's state has an unknown mode {mode!r}")
