@@ -50,6 +50,10 @@ class DataError(FinintelError):
     """The data is valid but cannot support the requested step."""
 
 
+class NoRiskFactorError(DataError):
+    """No risk factor can be computed from the feature table (anomaly-only data, say)."""
+
+
 class OptionalDependencyError(FinintelError):
     """A feature needs an optional extra that is not installed."""
 

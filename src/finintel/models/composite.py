@@ -32,7 +32,7 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from finintel.errors import DataError
+from finintel.errors import DataError, NoRiskFactorError
 from finintel.models.distribution import TrainingDistribution as Scale
 from finintel.models.explain import ValueLabels, labels_for
 from finintel.models.frame import FeatureFrame, FloatArray
@@ -83,7 +83,7 @@ class CompositeRisk(RiskModel):
                 specs.append(spec)
                 columns.append(j)
         if not specs:
-            raise DataError(
+            raise NoRiskFactorError(
                 "no risk factor can be computed from this feature table: "
                 + "; ".join(f"{k}: {v}" for k, v in sorted(unavailable.items()))
             )

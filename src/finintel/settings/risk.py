@@ -55,6 +55,8 @@ DEFAULT_BANDS = (
 class RiskSettings(Strict):
     """How the risk score is built. `mode = "auto"` is supervised exactly when labels exist.
 
+    - `enabled`: false skips the risk score (data for anomaly detection or segments only).
+
     - `factors`: the declared risk factors; None uses the built-in library
       (`finintel.models.risk_factors.BUILTIN_FACTORS`).
     - `exclude_columns`: feature columns never used by either mode (e.g. protected attributes).
@@ -78,6 +80,7 @@ class RiskSettings(Strict):
     - `max_train_rows`: labelled rows the scorecard is fitted on at most (a stratified sample).
     """
 
+    enabled: bool = True
     mode: Literal["auto", "unsupervised", "supervised"] = "auto"
     factors: list[RiskFactorSpec] | None = None  # None: the built-in factor library
     exclude_columns: list[str] = Field(default_factory=list)
