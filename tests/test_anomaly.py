@@ -13,11 +13,13 @@ from finintel.errors import ConfigError, DataError
 from finintel.models.anomaly import (
     CustomerAnomalyDetector,
     default_features,
+    evidence_score,
 )
 from finintel.models.base import STATE_FILE
 from finintel.models.detectors import ECODDetector
 from finintel.models.explain import feature_label
 from finintel.models.frame import FeatureFrame
+from finintel.models.transaction_alerts import EVIDENCE_COLUMNS
 from finintel.settings.anomaly import AnomalySettings
 
 # Bars chosen from synthetic seeds 11-13 (PR-AUC 0.81-0.85, ROC-AUC above 0.95 with the
@@ -168,3 +170,60 @@ def test_too_few_customers() -> None:
     frame = FeatureFrame(np.array(["A", "B"], dtype=object), ("tx_count",), np.ones((2, 1)))
     with pytest.raises(DataError, match="at least 10"):
         CustomerAnomalyDetector().fit(frame)
+
+
+def _with_evidence(frame: FeatureFrame, surprise: dict[int, float]) -> FeatureFrame:
+    """`frame` with transaction evidence: `surprise` for the given rows, none elsewhere."""
+    values = np.zeros((len(frame), len(EVIDENCE_COLUMNS)))
+    column = {name: j for j, name in enumerate(EVIDENCE_COLUMNS)}
+    for row, value in surprise.items():
+        values[row, column["tx_alert_surprise"]] = value
+        values[row, column["tx_alert_count"]] = 12
+        values[row, column["tx_alerted_debit_share"]] = 0.8
+        values[row, column["tx_alert_largest"]] = 41_200.0
+    return frame.with_columns(EVIDENCE_COLUMNS, values)
+
+
+def test_improbable_transaction_alerts_make_a_customer_anomalous(
+    synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
+) -> None:
+    plain = fitted.predict(synthetic.frame)
+    ordinary = np.flatnonzero(~synthetic.is_anomalous & (plain.anomaly_score < 50))[:3]
+    weak = int(np.flatnonzero(~synthetic.is_anomalous & (plain.anomaly_score < 50))[3])
+    frame = _with_evidence(
+        synthetic.frame, {int(i): 14.0 for i in ordinary} | {weak: np.log10(6000) + 0.1}
+    )
+    model = CustomerAnomalyDetector(AnomalySettings(), seed=3).fit(frame)
+    assert model.features_ == fitted.features_  # evidence is never a detector feature
+    result = model.predict(frame)
+    assert result.is_anomaly[ordinary].all()
+    assert not result.is_anomaly[weak]  # chance among 6,000 customers: no evidence
+    assert result.anomaly_score[ordinary].min() > 99.99
+    assert result.is_anomaly.sum() == 60  # the budget of flags is kept
+    reason = str(result.anomaly_reasons[ordinary[0]])
+    assert reason.startswith("12 transactions alerted (chance about 1 in 10^14")
+    assert "largest alerted 41,200.00, 80% of the money out" in reason
+    # behaviour scores are untouched; only evidence raises a score
+    np.testing.assert_array_equal(
+        np.delete(result.anomaly_score, ordinary),
+        np.delete(
+            CustomerAnomalyDetector(AnomalySettings(), seed=3)
+            .fit(frame)
+            .predict(frame)
+            .anomaly_score,
+            ordinary,
+        ),
+    )
+    loaded = CustomerAnomalyDetector.from_files(model.to_files())
+    np.testing.assert_array_equal(loaded.predict(frame).anomaly_score, result.anomaly_score)
+    # without evidence columns at fit, evidence at scoring time is ignored
+    np.testing.assert_array_equal(
+        fitted.predict(frame).anomaly_score, fitted.predict(synthetic.frame).anomaly_score
+    )
+
+
+def test_evidence_score_is_bonferroni_adjusted() -> None:
+    scores = evidence_score(np.array([0.0, 3.0, 3.5, 5.0]), 1000)
+    assert scores.tolist()[:2] == [0.0, 0.0]
+    assert scores[2] == pytest.approx(100 * (1 - 10**-0.5))
+    assert scores[3] == pytest.approx(99.0)

@@ -145,7 +145,7 @@ def test_deterministic_and_exact_round_trip(
 
 
 @pytest.mark.slow
-def test_kept_work_table_is_reused_once_and_only_for_the_same_inputs(
+def test_kept_work_table_and_alerts_are_reused_only_for_the_same_inputs(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     builds: list[str] = []
@@ -165,9 +165,12 @@ def test_kept_work_table_is_reused_once_and_only_for_the_same_inputs(
     assert len(builds) == 2  # the fit's table, not a new one
     expected = con.execute("SELECT * FROM fresh").fetchall()
     assert con.execute("SELECT * FROM reused").fetchall() == expected
-    alerts(kept, con, target="again")  # used once: the next call builds again
-    assert len(builds) == 3
+    alerts(kept, con, target="again")  # the same inputs again: the same answer, not rebuilt
+    assert len(builds) == 2
     assert con.execute("SELECT * FROM again").fetchall() == expected
+    con.execute("CREATE TABLE one_less AS SELECT * FROM clean_transactions LIMIT 100")
+    kept.predict(TransactionTables(con, transactions="one_less"))  # other inputs: built anew
+    assert len(builds) == 3
 
     # the segments change between fit and alerts: the kept table is not used
     con.execute("CREATE TABLE moved AS SELECT * FROM customer_segments")
@@ -249,3 +252,51 @@ def test_fitted_without_transactions_the_alerter_stays_silent() -> None:
     assert con.execute("SELECT count(*) FROM alerts").fetchall() == [(0,)]
     names = [d[0] for d in con.execute("SELECT * FROM alerts").description]
     assert names[:3] == ["transaction_id", "customer_id", "timestamp"] and names[-1] == "reasons"
+
+
+def test_customer_evidence_rolls_up_every_customers_alerts(
+    con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
+) -> None:
+    result = alerter.predict(TransactionTables(con))
+    evidence = result.customers.to_pydict()
+    n_customers = con.execute("SELECT count(DISTINCT customer_id) FROM clean_transactions")
+    assert len(evidence["customer_id"]) == n_customers.fetchall()[0][0]
+    assert evidence["customer_id"] == sorted(evidence["customer_id"])
+    per_customer: dict[str, list[float]] = {}
+    for cid, score in zip(
+        result.table.column("customer_id").to_pylist(),
+        result.table.column("alert_score").to_pylist(),
+        strict=True,
+    ):
+        per_customer.setdefault(cid, []).append(score)
+    rows = {cid: i for i, cid in enumerate(evidence["customer_id"])}
+    for cid, scores in per_customer.items():
+        i = rows[cid]
+        assert evidence["tx_alert_count"][i] == len(scores)
+        assert evidence["tx_alert_score_sum"][i] == pytest.approx(sum(scores))
+        assert evidence["tx_alert_score_max"][i] == pytest.approx(max(scores))
+    quiet = [i for i, cid in enumerate(evidence["customer_id"]) if cid not in per_customer]
+    assert quiet and all(evidence["tx_alert_count"][i] == 0 for i in quiet)
+    assert all(evidence["tx_alert_surprise"][i] == 0 for i in quiet)
+    assert all(0 <= v <= 1 for v in evidence["tx_alerted_debit_share"])
+    # one alert is the transaction's business: only alerts beyond the first are surprising
+    single = [i for i, c in enumerate(evidence["tx_alert_count"]) if c == 1]
+    assert single and all(evidence["tx_alert_surprise"][i] == 0 for i in single)
+    several = [i for i, c in enumerate(evidence["tx_alert_count"]) if c >= 3]
+    assert several and all(evidence["tx_alert_surprise"][i] > 1 for i in several)
+    # aligned with any list of customers; customers without transactions get zeros
+    ids = np.array([evidence["customer_id"][several[0]], "C-NOBODY"], dtype=object)
+    aligned = result.evidence(ids)
+    assert aligned[0, 1] == evidence["tx_alert_count"][several[0]]
+    assert aligned[1].tolist() == [0.0] * len(transaction_alerts.EVIDENCE_COLUMNS)
+
+
+def test_alert_surprise_is_the_poisson_tail_beyond_the_first_alert() -> None:
+    surprise = transaction_alerts.alert_surprise(
+        np.array([0.0, 1.0, 2.0, 2.0, 12.0]), np.array([50.0, 50.0, 50.0, 500.0, 40.0]), 0.01
+    )
+    # P(X >= 1) for Poisson(0.5) = 1 - e^-0.5; P(X >= 1) for Poisson(5) is almost 1
+    assert surprise[:2].tolist() == [0.0, 0.0]
+    assert surprise[2] == pytest.approx(-np.log10(1 - np.exp(-0.5)))
+    assert surprise[3] == pytest.approx(-np.log10(1 - np.exp(-5.0)))
+    assert surprise[4] > 10

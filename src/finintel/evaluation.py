@@ -3,8 +3,9 @@
 The generator plants personas, anomalous customers and a behaviour-driven default outcome; this
 module compares a run's `customers_scored.parquet` with them: segment recovery (adjusted Rand
 index, and which segment name each planted persona mostly received), anomaly PR-AUC and ROC-AUC,
-the risk score's ROC-AUC against the planted defaults, and which planted transactions are
-among `transaction_alerts.csv` (recall per kind, precision).
+the share of each planted kind of anomalous customer among the flagged (recall per kind), the
+risk score's ROC-AUC against the planted defaults (absent when the run has no risk score), and
+which planted transactions are among `transaction_alerts.csv` (recall per kind, precision).
 
 Example:
     >>> evaluate_against_truth(Path("run"), Path("bank"))  # doctest: +SKIP
@@ -33,17 +34,21 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
     scored = quote_literal(str(RunLayout(run_dir).scored_parquet))
     truth = quote_literal(str(bank_dir / "truth" / "customers.parquet"))
     labels = quote_literal(str(bank_dir / "truth" / "labels.parquet"))
-    rows = (
-        duckdb.connect()
-        .execute(
-            "SELECT s.segment_id, s.segment_name, t.persona, t.is_anomalous, s.anomaly_score, "
-            "s.is_anomaly, l.defaulted, s.risk_score "
-            f"FROM read_parquet({scored}) s JOIN read_parquet({truth}) t USING (customer_id) "
-            f"JOIN read_parquet({labels}) l USING (customer_id) ORDER BY customer_id"
-        )
-        .fetchall()
+    con = duckdb.connect()
+    has_risk = bool(
+        con.execute(
+            f"SELECT count(*) FROM (DESCRIBE SELECT * FROM read_parquet({scored})) "
+            "WHERE column_name = 'risk_score'"
+        ).fetchall()[0][0]
     )
-    segment, name, persona, planted, score, flagged, defaulted, risk = map(
+    rows = con.execute(
+        "SELECT s.segment_id, s.segment_name, t.persona, t.is_anomalous, s.anomaly_score, "
+        f"s.is_anomaly, l.defaulted, {'s.risk_score' if has_risk else 'NULL'}, "
+        "coalesce(t.anomaly_kind, '') "
+        f"FROM read_parquet({scored}) s JOIN read_parquet({truth}) t USING (customer_id) "
+        f"JOIN read_parquet({labels}) l USING (customer_id) ORDER BY customer_id"
+    ).fetchall()
+    segment, name, persona, planted, score, flagged, defaulted, risk, kind = map(
         list, zip(*rows, strict=True)
     )
     names_by_persona = {
@@ -51,6 +56,13 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
         for p in sorted(set(persona))
     }
     hits = sum(1 for f, p in zip(flagged, planted, strict=True) if f and p)
+    kinds = sorted({k for k in kind if k})
+    recall_by_kind = {
+        k: round(
+            sum(f for f, q in zip(flagged, kind, strict=True) if q == k) / kind.count(k), 4
+        )
+        for k in kinds
+    }
     return {
         "customers": len(rows),
         "segments": {
@@ -65,10 +77,11 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
             "planted_among_flagged": hits,
             "pr_auc": round(float(average_precision_score(planted, score)), 4),
             "roc_auc": round(float(roc_auc_score(planted, score)), 4),
+            "recall_by_kind": recall_by_kind,
         },
         "risk": {
             "default_rate": round(sum(defaulted) / len(defaulted), 4),
-            "roc_auc": round(float(roc_auc_score(defaulted, risk)), 4),
+            "roc_auc": round(float(roc_auc_score(defaulted, risk)), 4) if has_risk else None,
         },
         "transaction_alerts": _alerts_against_truth(run_dir, bank_dir),
     }

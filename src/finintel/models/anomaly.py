@@ -53,6 +53,7 @@ from finintel.models.explain import (
     population_phrase,
 )
 from finintel.models.frame import FeatureFrame
+from finintel.models.transaction_alerts import EVIDENCE_COLUMNS
 from finintel.models.transform import RobustTransform
 from finintel.run_layout import ANOMALY_OUTPUT_COLUMNS
 from finintel.settings.anomaly import AnomalySettings, alert_count
@@ -102,8 +103,11 @@ def default_features(columns: Sequence[str]) -> list[str]:
 
     With fewer than `MIN_SUSTAINED` of them, every behavioural feature among `columns` (those
     computed from transactions alone, plus channel and category shares), in their order; with
-    none of those either (a customer table without transactions), every column.
+    none of those either (a customer table without transactions), every column. The
+    transaction evidence (`EVIDENCE_COLUMNS`) is never a detector feature: it enters the score
+    on its own scale (`evidence_score`).
     """
+    columns = [c for c in columns if c not in EVIDENCE_COLUMNS]
     present = set(columns)
     sustained = [c for c in SUSTAINED_FEATURES if c in present]
     if len(sustained) >= MIN_SUSTAINED:
@@ -114,6 +118,24 @@ def default_features(columns: Sequence[str]) -> list[str]:
         if (c in CATALOG and CATALOG[c].needs <= BEHAVIOUR_NEEDS) or c.startswith(MIX_PREFIXES)
     ]
     return behaviour or list(columns)
+
+
+def evidence_score(surprise: FloatArray, customers: int) -> FloatArray:
+    """The transaction evidence on the anomaly score's 0-100 scale: 100 x (1 - n x p).
+
+    `surprise` is -log10 p, p the chance of so many alerts beyond the first among the
+    customer's transactions (`tx_alert_surprise`); multiplying by the `customers` the model was
+    fitted on (Bonferroni) keeps chance out of the list: among n ordinary customers, about
+    one is expected at p = 1/n, which maps to 0 here. A customer's score is the higher of the
+    detectors' combination and this, so alerts that are improbable by chance make a customer
+    anomalous even when their yearly figures look ordinary.
+
+    Example:
+        >>> evidence_score(np.array([0.0, 4.0, 6.0, 9.0]), 1000).round(4).tolist()
+        [0.0, 90.0, 99.9, 99.9999]
+    """
+    adjusted = np.asarray(surprise, dtype=np.float64) - np.log10(max(customers, 1))
+    return np.asarray(np.maximum(100.0 * (1.0 - 10.0 ** (-adjusted)), 0.0), dtype=np.float64)
 
 
 def ensemble(settings: AnomalySettings, seed: int) -> list[Detector]:
@@ -183,6 +205,8 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             np.column_stack([e.percentile(v) for e, v in zip(ecdfs, train_scores, strict=True)]),
             s.combine,
         )
+        self.evidence_customers_ = len(frame) if _has_evidence(frame) else None
+        combined = self._with_evidence(frame, combined)
         count = alert_count(len(frame), s.expected_rate, s.alert_budget)
         threshold = threshold_for(combined, count)
         flagged = int((combined >= threshold).sum())
@@ -264,12 +288,28 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
                 for det, ecdf in zip(self.detectors_, self.score_ecdfs_, strict=True)
             ]
         )
-        score = combine(pct, self.settings.combine)
+        behaviour = combine(pct, self.settings.combine)
+        score = self._with_evidence(frame, behaviour)
         flag = score >= self.threshold_
         reasons = np.full(len(frame), "", dtype=object)
+        evidence = frame.select(list(EVIDENCE_COLUMNS)).values if _has_evidence(frame) else None
         for i in np.flatnonzero(flag):
-            reasons[i] = self._reasons(raw[i], z[i])
+            parts = []
+            if evidence is not None and score[i] > behaviour[i]:
+                parts.append(
+                    _evidence_reason(dict(zip(EVIDENCE_COLUMNS, evidence[i], strict=True)))
+                )
+            if behaviour[i] >= self.threshold_ or not parts:
+                parts.append(self._reasons(raw[i], z[i]))
+            reasons[i] = "; ".join(parts)
         return CustomerAnomalies(frame.ids, score, flag, reasons)
+
+    def _with_evidence(self, frame: FeatureFrame, behaviour: FloatArray) -> FloatArray:
+        """The higher of the detectors' combination and the transaction evidence's score."""
+        if self.evidence_customers_ is None or not _has_evidence(frame):
+            return behaviour
+        surprise = frame.column("tx_alert_surprise")
+        return np.maximum(behaviour, evidence_score(surprise, self.evidence_customers_))
 
     def _reasons(self, raw: FloatArray, z: FloatArray) -> str:
         order = np.argsort(-np.abs(z), kind="stable")
@@ -303,6 +343,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
                 for d, e in zip(self.detectors_, self.score_ecdfs_, strict=True)
             ],
             "threshold": self.threshold_,
+            "evidence_customers": self.evidence_customers_,
         }
 
     def _extra_files(self) -> dict[str, bytes]:
@@ -330,7 +371,35 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             TrainingDistribution.from_state(e["score_cdf"]) for e in state["detectors"]
         ]
         obj.threshold_ = float(state["threshold"])
+        evidence = state["evidence_customers"]
+        obj.evidence_customers_ = None if evidence is None else int(evidence)
         return obj
+
+
+def _has_evidence(frame: FeatureFrame) -> bool:
+    return all(c in frame.columns for c in EVIDENCE_COLUMNS)
+
+
+def _evidence_reason(values: Mapping[str, float]) -> str:
+    """The transaction evidence in words, e.g. "12 transactions alerted ..."."""
+    count = int(values["tx_alert_count"])
+    share = values["tx_alerted_debit_share"]
+    return (
+        f"{count} transactions alerted (chance about 1 in "
+        f"{_odds(values['tx_alert_surprise'])} for this customer's number of transactions), "
+        f"largest alerted {values['tx_alert_largest']:,.2f}, {share:.0%} of the money out; "
+        "see transaction_alerts.csv"
+    )
+
+
+def _odds(surprise: float) -> str:
+    """1 in 10^surprise, in words a reader takes in: '2,300', '4 million', '10^14'."""
+    if surprise >= 12:
+        return f"10^{surprise:.0f}"
+    odds = 10.0**surprise
+    if odds >= 1e6:
+        return f"{odds / 1e6:,.0f} million"
+    return f"{odds:,.0f}"
 
 
 def _sds(value: float) -> str:

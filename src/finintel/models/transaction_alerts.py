@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from finintel.errors import DataError
@@ -63,6 +65,25 @@ MIN_LOG_SPREAD = math.log(1.5)
 REASON_LEVEL = 0.5
 ORDINARY_QUANTILE = 0.95
 NORMALISER_QUANTILE = 0.999
+# Each customer's transaction evidence, rolled up from every transaction's alert score:
+# - tx_alert_count: the customer's alerts (transactions at or above the alert threshold),
+# - tx_alert_score_sum: the sum of those alerts' scores (many strong alerts add up),
+# - tx_alert_score_max: the highest alert score among all the customer's transactions,
+# - tx_alerted_debit_share: the share of the customer's money out that was alerted (of all
+#   money moved when the data has no direction),
+# - tx_alert_largest: the largest alerted amount (cited in reasons, not a detector feature),
+# - tx_alert_surprise: how unlikely that many alerts are by chance: -log10 of the Poisson
+#   probability of at least tx_alert_count alerts among the customer's transactions at the
+#   alerter's expected rate (0 without alerts; one alert among many transactions is no
+#   surprise, ten among forty are).
+EVIDENCE_COLUMNS = (
+    "tx_alert_surprise",
+    "tx_alert_count",
+    "tx_alert_score_sum",
+    "tx_alert_score_max",
+    "tx_alerted_debit_share",
+    "tx_alert_largest",
+)
 _WORK = "_fi_tx_components"
 _ALERTS = "_fi_tx_alerts"
 _SEGMENT_STATS = "_fi_tx_segment_amounts"
@@ -88,12 +109,35 @@ class TransactionTables:
 
 @dataclass(frozen=True)
 class TransactionAlerts:
-    """The alerter's output: the flagged transactions with score and reasons, highest first."""
+    """The alerter's output: the flagged transactions with score and reasons, highest first,
+    and `customers`: each customer's transaction evidence (`EVIDENCE_COLUMNS`, one row per
+    customer with transactions), which the customer anomaly detector reads."""
 
     table: pa.Table
+    customers: pa.Table
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
+
+    def evidence(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
+        """The evidence columns aligned with `ids` (0 for a customer without transactions).
+
+        Example:
+            >>> table = pa.table({"customer_id": ["b"], **{c: [1.0] for c in EVIDENCE_COLUMNS}})
+            >>> empty = pa.table({"transaction_id": pa.array([], pa.string())})
+            >>> TransactionAlerts(empty, table).evidence(np.array(["a", "b"], dtype=object))[:, 0]
+            array([0., 1.])
+        """
+        out = np.zeros((len(ids), len(EVIDENCE_COLUMNS)), dtype=np.float64)
+        if self.customers.num_rows == 0:
+            return out
+        row_of = {cid: i for i, cid in enumerate(self.customers.column("customer_id").to_pylist())}
+        at = np.array([row_of.get(cid, -1) for cid in ids], dtype=np.int64)
+        known = at >= 0
+        for j, name in enumerate(EVIDENCE_COLUMNS):
+            values = self.customers.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+            out[known, j] = np.nan_to_num(values[at[known]])
+        return out
 
 
 class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
@@ -106,6 +150,8 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
         self.seed = seed  # no randomness is used; kept for the common model signature
         # inputs of a work table kept by fit(keep_for_alerts=True); never saved
         self._kept_inputs: list[Any] | None = None
+        # the alerts of the last predict() on inputs with this fingerprint; never saved
+        self._last_alerts: tuple[list[Any], TransactionAlerts] | None = None
 
     # ---------------------------------------------------------------- fit
     def fit(self, data: TransactionTables, keep_for_alerts: bool = False) -> Self:
@@ -117,6 +163,7 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
         """
         con, transactions, segments = data.con, data.transactions, data.segments
         self._kept_inputs = None
+        self._last_alerts = None
         available = _available_columns(con, transactions)
         n_rows = int(_one(con, f"SELECT count(*) FROM {quote_ident(transactions)}"))
         if n_rows == 0:
@@ -248,26 +295,46 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
 
     # ---------------------------------------------------------------- alerts
     def _predict(self, data: TransactionTables) -> TransactionAlerts:
-        """The transactions at or above the threshold, with reasons."""
+        """The transactions at or above the threshold, with reasons, and each customer's
+        evidence. Asked twice about unchanged inputs (the customer anomaly detector reads the
+        evidence before the alerts are stored), the second answer is the first one's."""
+        inputs = _inputs_fingerprint(data.con, data.transactions, data.segments)
+        if self._last_alerts is not None and self._last_alerts[0] == inputs:
+            return self._last_alerts[1]
+        alerts = self._alerts(data)
+        self._last_alerts = (inputs, alerts)
+        return alerts
+
+    def _alerts(self, data: TransactionTables) -> TransactionAlerts:
         con = data.con
         if not self.active:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_ALERTS} ({_ALERT_COLUMNS})")
             table = con.sql(f"SELECT * FROM {_ALERTS}").to_arrow_table()
             con.execute(f"DROP TABLE {_ALERTS}")
-            return TransactionAlerts(table)
+            return TransactionAlerts(table, _empty_evidence())
         self._fitted_components(con, data.transactions, data.segments)
         score = _score_sql(self.normalisers_, self.weights_)
         reasons = _reasons_sql(self.normalisers_, self.settings)
+        scored = f"(SELECT *, {score} AS alert_score FROM {_WORK})"
         table = con.sql(
             "SELECT tx_key AS transaction_id, customer_id, ts AS timestamp, tx_amount AS amount, "
             "direction, "
             f"channel, category, segment_id, alert_score, {reasons} AS reasons "
-            f"FROM (SELECT *, {score} AS alert_score FROM {_WORK}) "
+            f"FROM {scored} "
             f"WHERE alert_score >= {self.threshold_!r} "
             "ORDER BY alert_score DESC, transaction_id"
         ).to_arrow_table()
+        evidence = con.sql(_evidence_sql(scored, self.threshold_)).to_arrow_table()
         con.execute(f"DROP TABLE IF EXISTS {_WORK}")
-        return TransactionAlerts(table)
+        surprise = alert_surprise(
+            evidence.column("tx_alert_count").to_numpy(),
+            evidence.column("tx_scored").to_numpy(),
+            self.settings.expected_rate,
+        )
+        evidence = evidence.drop_columns(["tx_scored"]).add_column(
+            1, "tx_alert_surprise", pa.array(surprise, pa.float64())
+        )
+        return TransactionAlerts(table, evidence.select(["customer_id", *EVIDENCE_COLUMNS]))
 
     def decision_function(self, data: TransactionTables) -> pa.Table:
         """Every transaction's key, components and alert_score (alerts or not), by key."""
@@ -336,6 +403,50 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
         obj.weights_ = {k: float(v) for k, v in state["weights"].items()}
         obj.threshold_ = None if state["threshold"] is None else float(state["threshold"])
         return obj
+
+
+def _evidence_sql(scored: str, threshold: float | None) -> str:
+    """Each customer's `EVIDENCE_COLUMNS` from the scored work table, by customer_id."""
+    alerted = f"alert_score >= {threshold!r}"
+    # money out where the data has a direction; every transaction where it has none
+    out = "(direction = 'debit' OR direction IS NULL)"
+    return (
+        "SELECT customer_id, "
+        f"count(*) FILTER ({alerted})::DOUBLE AS tx_alert_count, "
+        f"coalesce(sum(alert_score) FILTER ({alerted}), 0) AS tx_alert_score_sum, "
+        "max(alert_score) AS tx_alert_score_max, "
+        f"coalesce(sum(tx_amount::DOUBLE) FILTER ({alerted} AND {out}) "
+        f"/ nullif(sum(tx_amount::DOUBLE) FILTER ({out}), 0), 0) AS tx_alerted_debit_share, "
+        f"coalesce(max(tx_amount::DOUBLE) FILTER ({alerted}), 0) AS tx_alert_largest, "
+        "count(*)::DOUBLE AS tx_scored "
+        f"FROM {scored} GROUP BY customer_id ORDER BY customer_id"
+    )
+
+
+def alert_surprise(
+    alerts: npt.NDArray[np.float64], transactions: npt.NDArray[np.float64], rate: float
+) -> npt.NDArray[np.float64]:
+    """-log10 P(at least `alerts` alerts) for Poisson(`transactions` x `rate`); 0 without alerts.
+
+    Example:
+        >>> alerts, transactions = np.array([0.0, 1.0, 10.0]), np.array([20.0, 200.0, 40.0])
+        >>> alert_surprise(alerts, transactions, 0.005).round(2).tolist()
+        [0.0, 0.0, 11.93]
+    """
+    from scipy.stats import poisson
+
+    alerts = np.asarray(alerts, dtype=np.float64)
+    expected = np.asarray(transactions, dtype=np.float64) * rate
+    beyond = alerts - 1  # one unusual transaction is the alert's business, not the customer's
+    log_tail = poisson.logsf(beyond - 1, expected)  # log P(X >= beyond)
+    out = np.where(beyond > 0, -log_tail / np.log(10), 0.0)
+    return np.asarray(np.maximum(out, 0.0), dtype=np.float64)
+
+
+def _empty_evidence() -> pa.Table:
+    columns = {"customer_id": pa.array([], pa.string())}
+    columns.update({name: pa.array([], pa.float64()) for name in EVIDENCE_COLUMNS})
+    return pa.table(columns)
 
 
 # The alert table's columns, for an alerter fitted without transactions.
