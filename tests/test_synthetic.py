@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,16 @@ from finintel.synthetic import (
     CATEGORIES,
     CHANNELS,
     CUSTOMER_ANOMALIES,
+    DEFAULT_DESIGN,
     DIRTY_KINDS,
+    OPTIONAL_CUSTOMER_COLUMNS,
+    OPTIONAL_TRANSACTION_COLUMNS,
     PERSONAS,
     TRANSACTION_ANOMALIES,
+    BankDesign,
+    DefaultMechanism,
     GeneratedBank,
+    Persona,
     generate_bank,
 )
 
@@ -664,3 +670,149 @@ def test_accepts_a_datetime_start_and_numpy_sizes(tmp_path: Path) -> None:
     assert meta.n_customers == 50
     ts = _np(_read(meta.transactions), "timestamp").astype("datetime64[us]")
     assert ts[ts < np.datetime64("2090-01-01")].min() >= np.datetime64("2024-03-01")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bank designs
+# ---------------------------------------------------------------------------------------------
+
+# SHA-256 of every file of `generate_bank(dir, 1_200, seed=13, fmt="csv", tx_per_customer=15)`
+# as written before bank designs existed: the default design must keep producing them.
+DEFAULT_BANK_DIGESTS = {
+    "customers.csv": "720220f9be8bec70a0ab5395948082b48c386da1d3f98314cccbc548f6ed0776",
+    "loans.csv": "8543af9e101698ba7adec621631b166024529349cbc23e6797bafd4c67cb0987",
+    "transactions.csv": "e50cd7c458cd25c31cf5a8e414f73dcd771df29b4c64e3104a85ddac6420a1eb",
+    "truth/customers.csv": "eb9620db04505aa320b054b9b984d3ce300133e764b09e03b7940c10a9fbb89b",
+    "truth/labels.csv": "f0633158979c7ce125b582f2c368c4abbe700f79f546f95626e460b3f8c44038",
+    "truth/transactions.csv": "1afd4ed83bd5b9ee8a7b7dc130c8b2009ce3f28267b68113488bafeaaecb5ff5",
+}
+
+
+def test_default_design_reproduces_the_original_bank(tmp_path: Path) -> None:
+    generate_bank(tmp_path / "a", 1_200, seed=13, fmt="csv", tx_per_customer=15.0)
+    generate_bank(
+        tmp_path / "b", 1_200, seed=13, fmt="csv", tx_per_customer=15.0, design=BankDesign()
+    )
+    assert _digests(tmp_path / "a") == DEFAULT_BANK_DIGESTS
+    assert _digests(tmp_path / "b") == DEFAULT_BANK_DIGESTS
+
+
+def test_default_design_describes_todays_bank() -> None:
+    design = DEFAULT_DESIGN
+    assert design.persona_names == PERSONAS
+    assert {p.name: p.share for p in design.personas} == DESIGNED_SHARES
+    assert design.anomaly_kinds == CUSTOMER_ANOMALIES
+    assert design.anomaly_rate == 0.01
+    assert design.customer_file_columns() == [c for c in CUSTOMERS.names if c != "age"]
+    assert design.transaction_file_columns() == TRANSACTIONS.names
+    assert design.default == DefaultMechanism()
+
+
+def test_a_design_writes_only_its_optional_columns(tmp_path: Path) -> None:
+    design = replace(
+        DEFAULT_DESIGN,
+        customer_columns=("region", "loan_balance"),
+        transaction_columns=("channel",),
+    )
+    bank = _load(generate_bank(tmp_path, 300, seed=12, design=design))
+    assert bank.customers.column_names == [
+        "customer_id",
+        "birth_date",
+        "region",
+        "annual_income",
+        "loan_balance",
+    ]
+    assert bank.transactions.column_names == [
+        "customer_id",
+        "timestamp",
+        "amount",
+        "transaction_id",
+        "direction",
+        "channel",
+    ]
+    _assert_dirty_counts(bank)
+
+
+def test_leaving_out_columns_keeps_the_rest_of_the_bank(tmp_path: Path) -> None:
+    lean = replace(DEFAULT_DESIGN, customer_columns=(), transaction_columns=())
+    full = _load(generate_bank(tmp_path / "full", 300, seed=11, fmt="csv"))
+    bare = _load(generate_bank(tmp_path / "bare", 300, seed=11, fmt="csv", design=lean))
+    for table in ("customers", "transactions"):
+        kept = getattr(bare, table)
+        assert kept.equals(getattr(full, table).select(kept.column_names))
+    assert bare.labels.equals(full.labels)
+    assert bare.truth_customers.equals(full.truth_customers)
+
+
+def test_persona_shares_and_anomaly_weights_are_followed(tmp_path: Path) -> None:
+    personas = tuple(
+        replace(p, share=s) for p, s in zip(DEFAULT_DESIGN.personas[:2], (0.7, 0.3), strict=True)
+    )
+    design = replace(
+        DEFAULT_DESIGN,
+        personas=personas,
+        anomaly_rate=0.2,
+        anomalies=(("money_mule", 3.0), ("round_amounts", 1.0)),
+    )
+    bank = _load(generate_bank(tmp_path, 2_000, seed=12, design=design, dirty_rows=False))
+    persona = _np(bank.truth_customers, "persona")
+    assert np.mean(persona == "steady") == pytest.approx(0.7, abs=0.04)
+    assert set(persona) == {"steady", "wealthy_inactive"}
+    kind = _np(bank.truth_customers, "anomaly_kind")
+    planted = kind[kind != None]  # noqa: E711
+    assert len(planted) / 2_000 == pytest.approx(0.2, abs=0.03)
+    assert np.mean(planted == "money_mule") == pytest.approx(0.75, abs=0.07)
+
+
+def test_default_mechanism_sets_the_default_rate(tmp_path: Path) -> None:
+    rates = []
+    for intercept in (-4.5, -3.3, -2.0):
+        design = replace(DEFAULT_DESIGN, default=DefaultMechanism(intercept=intercept))
+        meta = generate_bank(tmp_path / str(intercept), 1_500, seed=11, design=design)
+        rates.append(float(_np(_read(meta.labels), "defaulted").mean()))
+    assert rates[0] < rates[1] < rates[2]
+    assert 0.05 <= rates[1] <= 0.15
+
+
+def _persona(**changes: Any) -> Persona:
+    return replace(DEFAULT_DESIGN.personas[0], **changes)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: replace(DEFAULT_DESIGN, personas=()), "at least one persona"),
+        (lambda: replace(DEFAULT_DESIGN, personas=(_persona(share=0.5),)), "add up to 1"),
+        (
+            lambda: replace(DEFAULT_DESIGN, personas=(_persona(share=0.5),) * 2),
+            "unique",
+        ),
+        (lambda: replace(DEFAULT_DESIGN, anomalies=(("smurfing", 1.0),)), "unknown anomaly"),
+        (lambda: replace(DEFAULT_DESIGN, anomalies=(("night_owl", 0.0),)), "positive"),
+        (lambda: replace(DEFAULT_DESIGN, anomaly_rate=0.9), "anomaly_rate"),
+        (lambda: replace(DEFAULT_DESIGN, customer_columns=("birth_date",)), "optional"),
+        (lambda: replace(DEFAULT_DESIGN, transaction_columns=("amount",)), "optional"),
+        (lambda: replace(DEFAULT_DESIGN, missed_payments=1.5), "missed_payments"),
+        (lambda: replace(DEFAULT_DESIGN, reporting_threshold=10), "reporting_threshold"),
+        (lambda: _persona(categories=(1.0, 2.0)), "categories"),
+        (lambda: _persona(channel_bias=(1.0,) * 4), "channel_bias"),
+        (lambda: _persona(share=0.0), "share"),
+        (lambda: _persona(salaried=False, credit_income=0.0), "credit_income"),
+        (lambda: DefaultMechanism(intercept=float("nan")), "finite"),
+    ],
+)
+def test_bad_designs_raise_value_error(make: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_generate_bank_refuses_a_design_of_another_type(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="design"):
+        generate_bank(tmp_path, 10, design="high_street")  # type: ignore[arg-type]
+    assert not any(tmp_path.iterdir())
+
+
+def test_optional_column_lists_cover_the_schema() -> None:
+    assert set(OPTIONAL_CUSTOMER_COLUMNS) < set(CUSTOMERS.names)
+    assert set(OPTIONAL_TRANSACTION_COLUMNS) < set(TRANSACTIONS.names)
+    assert not {c.name for c in TRANSACTIONS.required} & set(OPTIONAL_TRANSACTION_COLUMNS)
