@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -104,7 +105,12 @@ def test_metrics_are_complete_and_json(fitted: CustomerAnomalyDetector) -> None:
         "max_samples": 2048,
         "random_state": 3,
     }
-    assert m["combination"]["rule"] == "mean"
+    combination = m["combination"]
+    assert combination["setting"] == "auto" and combination["rule"] == "mean"
+    assert set(combination["sparsity_of_flagged"]) == {
+        f"{d}_{scale}" for d in m["detectors"] for scale in ("near", "wide")
+    }
+    assert "no detector's flagged customers" in combination["why"]
     assert m["flagged"] == 60 and m["flagged_rate"] == 0.01
     assert m["features"] == [
         "tx_count",
@@ -227,3 +233,49 @@ def test_evidence_score_is_bonferroni_adjusted() -> None:
     assert scores.tolist()[:2] == [0.0, 0.0]
     assert scores[2] == pytest.approx(100 * (1 - 10**-0.5))
     assert scores[3] == pytest.approx(99.0)
+
+
+def _dominated(kind: str, seed: int) -> tuple[FeatureFrame, npt.NDArray[np.bool_]]:
+    """5,000 customers with 50 planted anomalies only one detector can see.
+
+    - "correlation": eight strongly correlated features; the anomalies break the correlation
+      with ordinary values in every single feature (only the robust distance sees them);
+    - "between": three far-apart groups; the anomalies form a small tight group between them,
+      ordinary in every feature and near the overall centre (only the forest isolates them).
+    """
+    rng = np.random.default_rng(seed)
+    n, planted = 5000, 50
+    if kind == "correlation":
+        cov = np.full((8, 8), 0.8) + 0.2 * np.eye(8)
+        x = rng.multivariate_normal(np.zeros(8), cov, size=n)
+        odd = rng.normal(size=(planted, 8))
+    else:
+        centres = np.array([[-4.0] * 6, [4.0] * 6, [4.0] * 3 + [-4.0] * 3])
+        x = centres[rng.integers(0, 3, n)] + rng.normal(size=(n, 6))
+        odd = rng.normal(size=(planted, 6)) * 0.7
+    y = np.zeros(n, dtype=bool)
+    y[rng.choice(n, planted, replace=False)] = True
+    x[y] = odd
+    names = tuple(f"v{j}" for j in range(x.shape[1]))
+    return FeatureFrame(np.arange(n).astype(str).astype(object), names, x), y
+
+
+@pytest.mark.parametrize(
+    ("kind", "alone"), [("correlation", "robust_distance"), ("between", "isolation_forest")]
+)
+def test_a_detector_that_alone_sees_the_anomalies_is_not_diluted(kind: str, alone: str) -> None:
+    for seed in (61, 62):
+        frame, y = _dominated(kind, seed)
+        model = CustomerAnomalyDetector(AnomalySettings(features=list(frame.columns)), seed)
+        model.fit(frame)
+        assert model.metrics_["combination"]["rule"] == alone
+        assert alone in model.metrics_["combination"]["why"]
+        score = average_precision_score(y, model.predict(frame).anomaly_score)
+        members = model.detector_scores(frame)
+        best = max(average_precision_score(y, members[d.name]) for d in model.detectors_)
+        assert score >= best - 0.05, (kind, seed, score, best)
+        mean = CustomerAnomalyDetector(
+            AnomalySettings(features=list(frame.columns), combine="mean"), seed
+        ).fit(frame)
+        assert average_precision_score(y, mean.predict(frame).anomaly_score) < best - 0.3
+        assert CustomerAnomalyDetector.from_files(model.to_files()).combination_ == alone

@@ -17,11 +17,12 @@ pytest.importorskip(
 
 from streamlit.testing.v1 import AppTest
 
-from finintel.config import config_for_files
+from finintel.config import config_for_files, load_config
 from finintel.dashboard import (
     APP_SCRIPT,
     RUN_DIR_ENV,
     dashboard_command,
+    data,
     launch,
     run_dir_from,
 )
@@ -36,6 +37,7 @@ from finintel.run_layout import (
     require_finished_run,
 )
 from finintel.synthetic import generate_bank
+from test_run import PLANTED, RISK_COLUMNS, write_anonymised_cards
 
 SEED = 31
 TIMEOUT = 60
@@ -266,3 +268,70 @@ def test_a_run_without_its_report_is_a_finished_run(run_dir: Path) -> None:
     assert report["status"] == "pending" and "finintel report" in report["reason"]
     assert not RunLayout(run_dir).report_html.exists()
     assert require_finished_run(run_dir) == run_dir.resolve()
+
+
+# ---------------------------------------------------------------------- a run without risk
+
+
+@pytest.fixture(scope="module")
+def no_risk_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Anonymised card components: risk scoring on, skipped because no risk factor applies."""
+    root = tmp_path_factory.mktemp("dashboard_no_risk")
+    cfg, base = load_config(write_anonymised_cards(root / "data")["auto"])
+    run_all(cfg.model_copy(update={"seed": SEED}), base, root / "run")
+    return root / "run"
+
+
+@pytest.fixture
+def no_risk_app(no_risk_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.setenv(RUN_DIR_ENV, str(no_risk_dir))
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT)
+    at.run()
+    yield at
+
+
+@pytest.mark.slow
+def test_the_data_loader_reads_a_run_without_risk(no_risk_dir: Path) -> None:
+    summary = data.run_summary(no_risk_dir)
+    note = data.risk_off_note(summary)
+    assert note and note.startswith("Risk scoring is off: no risk factor can be computed")
+    assert "set [risk] enabled = false" in note
+    columns = data.scored_columns(no_risk_dir)
+    assert not RISK_COLUMNS & set(columns) and "anomaly_score" in columns
+    assert data.risk_histogram(no_risk_dir) == {"risk score": [], "customers": []}
+    scored = read_csv(no_risk_dir / SCORED_CSV)
+    for segment in read_csv(no_risk_dir / SEGMENTS_CSV):
+        members = data.segment_members(no_risk_dir, int(segment["segment_id"]))
+        assert len(members) == int(segment["size"])
+        assert set(members[0]) == {"customer_id", "anomaly_score", "is_anomaly"}
+        expected = sorted(
+            (r for r in scored if r["segment_id"] == segment["segment_id"]),
+            key=lambda r: (-float(r["anomaly_score"]), r["customer_id"]),
+        )
+        assert [m["customer_id"] for m in members] == [r["customer_id"] for r in expected]
+    planted = f"K{PLANTED[0]:04d}"
+    record = data.customer_record(no_risk_dir, planted)
+    assert record is not None and record["is_anomaly"] is True
+    assert not RISK_COLUMNS & set(record)
+
+
+@pytest.mark.slow
+def test_pages_of_a_run_without_risk_hide_risk_and_say_why(no_risk_app: AppTest) -> None:
+    at = no_risk_app
+    assert not at.exception and not at.error
+    assert metrics(at)["Risk score"] == "off"
+    assert at.info[0].value.startswith("Risk scoring is off: no risk factor")
+    assert "Risk bands" not in [s.value for s in at.subheader]
+    assert "mean risk score" not in at.table[0].value.columns
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("views/risk.py")
+    page(at, "segments")
+    assert "Mean risk score" not in metrics(at)
+    assert not RISK_COLUMNS & set(at.dataframe[1].value.columns)
+    page(at, "customer")
+    at.text_input(key="customer_id").input(f"K{PLANTED[0]:04d}").run()
+    assert not at.exception
+    assert set(metrics(at)) == {"Anomaly score", "Segment"}
+    assert any(c.value.startswith("Risk scoring is off") for c in at.caption)
+    page(at, "anomalies")
+    assert "risk_band" not in at.dataframe[0].value.columns

@@ -3,7 +3,8 @@
 For each of the four models: asking before fitting raises `NotFittedError`; saving and loading
 gives identical outputs; scoring one customer at a time gives exactly the batch's outputs; the
 stored state records its format and finintel version, and a state of another format version
-is refused naming both versions.
+is refused naming both versions. The fitted models together (`scoring.FittedModels`) keep it
+without a risk model too: their parts round-trip and score the same.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -20,15 +22,17 @@ import pytest
 
 from conftest import SyntheticRun, transactions_with_segments
 from finintel import __version__
+from finintel.config import load_config
 from finintel.errors import ModelStateError, NotFittedError
 from finintel.models.anomaly import CustomerAnomalyDetector
 from finintel.models.base import FORMAT_VERSIONS, STATE_FILE, FinintelModel
 from finintel.models.composite import CompositeRisk
-from finintel.models.frame import FeatureFrame
+from finintel.models.frame import FeatureFrame, load_frame
 from finintel.models.risk import load_risk
 from finintel.models.scorecard import ScorecardRisk
 from finintel.models.segments import Segmenter, segmentation_columns
 from finintel.models.transaction_alerts import TransactionAlerter, TransactionTables
+from finintel.pipeline import run_features
 from finintel.run_layout import (
     ALERTS_CSV_COLUMNS,
     ANOMALY_OUTPUT_COLUMNS,
@@ -36,9 +40,11 @@ from finintel.run_layout import (
     RISK_OUTPUT_COLUMNS,
     SEGMENT_OUTPUT_COLUMNS,
 )
+from finintel.scoring import FittedModels, RiskOff, apply_models, fit_models
 from finintel.settings.anomaly import AnomalySettings, TransactionAlertSettings
 from finintel.settings.risk import RiskSettings
 from finintel.settings.segments import SegmentSettings
+from test_run import write_anonymised_cards
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +173,8 @@ def test_the_state_records_its_format_and_refuses_another(
     assert all(name.endswith("_") or name.startswith("_") for name in learned), learned
     json.dumps(model.metrics_, allow_nan=False)
     older = json.dumps({**state, "format_version": 1}).encode()
-    with pytest.raises(ModelStateError, match=r"format version 1 .* reads format 2"):
+    wanted = FORMAT_VERSIONS[model.part]
+    with pytest.raises(ModelStateError, match=rf"format version 1 .* reads format {wanted}"):
         case.load({**files, STATE_FILE: older})
 
 
@@ -204,3 +211,35 @@ def test_the_alerter_keeps_the_contract(con: duckdb.DuckDBPyConnection) -> None:
         alone = alerter.predict(TransactionTables(con, "one_customer")).table.to_pylist()
         expected = [row for row in batch.to_pylist() if row["customer_id"] == customer]
         assert alone == expected, customer
+
+
+# ---------------------------------------------------------------- the models without risk
+
+
+def test_the_fitted_models_without_risk_keep_the_contract(tmp_path: Path) -> None:
+    cfg, base = load_config(write_anonymised_cards(tmp_path / "data")["off"])
+    con = run_features(cfg, base, tmp_path / "run").validation.con
+    frame = load_frame(con, "features")
+    fitted = fit_models(con, frame, None, cfg, seed=1)
+    assert fitted.risk is None and fitted.risk_off == RiskOff.by_config()
+    assert "risk_score" not in fitted.segment_columns
+    parts = fitted.to_parts()
+    assert set(parts) == {"anomaly", "segments", "transaction_alerts"}
+    columns = fitted.segment_columns
+    loaded = FittedModels.from_parts(parts, columns, fitted.risk_off)
+    scored = apply_models(con, frame, fitted)
+    assert scored.risk_off == fitted.risk_off
+    assert tuple(scored.table.column_names) == (
+        "customer_id",
+        *ANOMALY_OUTPUT_COLUMNS,
+        *SEGMENT_OUTPUT_COLUMNS,
+    )
+    assert apply_models(con, frame, loaded).table.equals(scored.table)
+    assert loaded.metrics()["risk"] == fitted.risk_off.to_dict()
+    # a bundle part and the manifest's record must agree on whether there is a risk model
+    with pytest.raises(ModelStateError, match="the bundle has no model part"):
+        FittedModels.from_parts(parts, columns)
+    with pytest.raises(ModelStateError, match="has a risk part but its manifest says"):
+        FittedModels.from_parts({**parts, "risk": {}}, columns, fitted.risk_off)
+    with pytest.raises(ModelStateError, match="or the reason there is none"):
+        FittedModels(None, loaded.anomaly, loaded.segmenter, loaded.alerter, columns)

@@ -3,7 +3,8 @@
 One synthetic bank (1,500 customers) is run three ways: with transactions and loans (an
 unsupervised risk score), with default labels as well (a scorecard: ROC and calibration plots)
 and with customers only (no transactions, no alerts). Its bundle then scores batches of one
-and two customers.
+and two customers. Anonymised card components (no risk factor applies) are run without a risk
+score, switched off in the config and skipped automatically.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import cast
 import duckdb
 import numpy as np
 import pytest
+from markupsafe import escape
 
-from finintel.config import FinintelConfig, config_for_files
+from finintel.config import FinintelConfig, config_for_files, load_config
 from finintel.errors import RunDirError
 from finintel.pipeline import run_all, run_score
 from finintel.report import build_report, load_summary, summarize, write_summary
@@ -33,6 +35,7 @@ from finintel.report.plots import draw_plots
 from finintel.report.shapes import Summary
 from finintel.report.summary import PLOT_NAMES, SUMMARY_FILE
 from finintel.synthetic import GeneratedBank, generate_bank
+from test_run import write_anonymised_cards
 
 SEED = 5150
 MIN_PNG_BYTES = 5_000
@@ -576,3 +579,76 @@ def test_building_leaves_no_global_matplotlib_state(full_run: Run) -> None:
     build_report(full_run.out)
     assert plt.get_fignums() == []
     assert dict(matplotlib.rcParams) == dict(params)
+
+
+# ---------------------------------------------------------------------- runs without a risk score
+
+RISK_PLOTS = ["risk_distribution", "risk_by_segment", "risk_roc", "risk_calibration"]
+
+
+@pytest.fixture(scope="module", params=["off", "auto"], ids=["switched_off", "skipped"])
+def no_risk_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Anonymised card components without a risk score: `[risk] enabled = false`, or risk
+    scoring on and skipped because no risk factor applies."""
+    folder = tmp_path_factory.mktemp(f"no_risk_{request.param}")
+    cfg, base = load_config(write_anonymised_cards(folder / "data")[request.param])
+    out = folder / "run"
+    run_all(cfg.model_copy(update={"seed": SEED}), base, out)
+    return Run(out, build_report(out))
+
+
+@pytest.mark.slow
+def test_a_run_without_risk_has_no_risk_section_and_says_why(no_risk_run: Run) -> None:
+    summary = load_summary(no_risk_run.out)
+    risk = summary["risk"]
+    metrics = json.loads((no_risk_run.out / "metrics.json").read_text())["risk"]
+    assert summary["overview"]["risk_mode"] == risk["mode"] == "off"
+    assert risk["bands"] == [] and risk["top_customers"] == [] and risk["mean_score"] is None
+    note = risk["off_note"]
+    assert note.startswith("Risk scoring is off: ") and note.endswith(".")
+    if metrics["source"] == "config":
+        assert note == "Risk scoring is off: [risk] enabled = false."
+        assert risk["off_hint"] is None
+    else:
+        assert note.startswith("Risk scoring is off: no risk factor can be computed")
+        assert "set [risk] enabled = false" in str(risk["off_hint"])
+    html = _html(no_risk_run)
+    assert f'<p class="note" id="risk-off">{escape(note)}' in html
+    assert 'id="risk"' not in html and 'href="#risk"' not in html
+    assert "Highest-risk customers" not in html and "mean risk score" not in html
+    assert summary["model_card"]["limitations"][0].startswith(note)
+
+
+@pytest.mark.slow
+def test_a_run_without_risk_draws_every_other_plot(no_risk_run: Run) -> None:
+    summary = load_summary(no_risk_run.out)
+    assert {name: summary["plots_skipped"][name] for name in RISK_PLOTS} == dict.fromkeys(
+        RISK_PLOTS, "risk scoring is off"
+    )
+    assert set(summary["plot_data"]) == {"segments_pca", "anomaly_distribution"}
+    drawn = [n for n in PLOT_NAMES if n not in {*RISK_PLOTS, "data_quality_rules"}]
+    assert sorted(summary["plots"]) == sorted(drawn)
+    for path in summary["plots"].values():
+        assert (no_risk_run.out / path).stat().st_size > MIN_PNG_BYTES
+
+
+@pytest.mark.slow
+def test_a_run_without_risk_reports_anomalies_and_segments(no_risk_run: Run) -> None:
+    summary = load_summary(no_risk_run.out)
+    scored = _rows(no_risk_run.out / "customers_scored.csv")
+    assert "risk_score" not in scored[0]
+    sizes = Counter(row["segment_name"] for row in scored)
+    items = summary["segments"]["items"]
+    assert {i["segment_name"]: i["size"] for i in items} == dict(sizes)
+    assert all(i["mean_risk_score"] is None for i in items)
+    flagged = sorted(
+        (r for r in scored if r["is_anomaly"] == "true"),
+        key=lambda r: (-float(r["anomaly_score"]), r["customer_id"]),
+    )
+    queue = summary["anomalies"]["review_queue"]
+    assert [c["customer_id"] for c in queue] == [r["customer_id"] for r in flagged[:50]]
+    assert all(c["risk_band"] is None for c in queue)
+    html = _html(no_risk_run)
+    assert f"<p>{len(flagged):,} customers are flagged as unusual" in html
+    assert "<th>risk band</th>" not in html
+    assert json.loads((no_risk_run.out / SUMMARY_FILE).read_text()) == summarize(no_risk_run.out)

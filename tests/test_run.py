@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from finintel.cli import app
-from finintel.config import config_for_files
-from finintel.errors import RunDirError
-from finintel.pipeline import load_model, score_batch
+from finintel.config import config_for_files, load_config
+from finintel.errors import BundleError, RunDirError
+from finintel.pipeline import load_model, run_all, score_batch
 from finintel.run_layout import (
     ALERTS_CSV,
     ALERTS_CSV_COLUMNS,
+    ANOMALY_OUTPUT_COLUMNS,
     EVALUATION_JSON,
     MANIFEST_JSON,
     METRICS_JSON,
     MODEL_DIR,
+    PROBABILITY_COLUMN,
     PROFILE_PREFIX,
     REJECTS_CSV,
     REPORT_HTML,
+    RISK_OUTPUT_COLUMNS,
     RUN_JSON,
     SCORED_CSV,
     SCORED_PARQUET,
+    SEGMENT_OUTPUT_COLUMNS,
     SEGMENTS_CSV,
     SEGMENTS_CSV_COLUMNS,
     SUMMARY_JSON,
@@ -472,3 +478,247 @@ def test_skops_refuses_a_type_outside_the_trusted_list() -> None:
     data = sio.dumps(Intruder())
     with pytest.raises(UntrustedTypesFoundException, match="Intruder"):
         sio.loads(data, trusted=TRUSTED_FOREST_TYPES)
+
+
+# ---------------------------------------------------------------------- runs without a risk score
+
+ANONYMISED_SEED = 4242
+ANONYMISED_CUSTOMERS = 600
+COMPONENTS = tuple(f"v{i}" for i in range(1, 13))
+PLANTED = (17, 101, 222, 350, 480, 599)  # rows far from everyone else in every component
+RISK_COLUMNS = {*RISK_OUTPUT_COLUMNS, PROBABILITY_COLUMN}
+SKIPPED = (
+    "warning: risk scoring was skipped: no risk factor can be computed from this feature table:"
+)
+SILENCE = "set [risk] enabled = false in the config to run without it and without this warning."
+
+
+def write_anonymised_cards(folder: Path) -> dict[str, Path]:
+    """Customers only, with anonymised card components v1..v12 and an amount (no column means
+    anything to a risk factor), six planted outliers, and two configs reading the file: one
+    leaving risk scoring on (`auto`), one with `[risk] enabled = false` (`off`)."""
+    rng = np.random.default_rng(ANONYMISED_SEED)
+    values = rng.standard_normal((ANONYMISED_CUSTOMERS, len(COMPONENTS)))
+    amount = rng.lognormal(3.0, 1.0, ANONYMISED_CUSTOMERS)
+    signs = rng.choice([-1.0, 1.0], size=(len(PLANTED), len(COMPONENTS)))
+    values[list(PLANTED)] += 8.0 * signs
+    amount[list(PLANTED)] *= 40.0
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(("customer_id", *COMPONENTS, "amount"))]
+    for i in range(ANONYMISED_CUSTOMERS):
+        numbers = ",".join(f"{v:.5f}" for v in values[i])
+        lines.append(f"K{i:04d},{numbers},{amount[i]:.2f}")
+    (folder / "cards.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    extras = "".join(f'{c} = "{c}"\n' for c in (*COMPONENTS, "amount"))
+    mapping = f'[customers]\npath = "cards.csv"\n[customers.extra_columns]\n{extras}'
+    configs = {"auto": folder / "auto.toml", "off": folder / "off.toml"}
+    configs["auto"].write_text(mapping, encoding="utf-8")
+    configs["off"].write_text(mapping + "[risk]\nenabled = false\n", encoding="utf-8")
+    return configs
+
+
+@dataclass(frozen=True)
+class RiskOffRun:
+    """A finished `finintel run` on the anonymised cards and what it printed."""
+
+    out: Path
+    output: str  # stdout and stderr, whitespace collapsed
+
+
+def run_cli(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+@pytest.fixture(scope="module")
+def anonymised(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_anonymised_cards(tmp_path_factory.mktemp("anonymised"))
+
+
+@pytest.fixture(scope="module")
+def risk_skipped(
+    anonymised: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> RiskOffRun:
+    """Risk scoring on (the default), but no risk factor applies: skipped with a warning."""
+    out = tmp_path_factory.mktemp("risk_skipped")
+    return RiskOffRun(out, run_cli(["run", "--config", str(anonymised["auto"]), "--out", str(out)]))
+
+
+@pytest.fixture(scope="module")
+def risk_disabled(
+    anonymised: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> RiskOffRun:
+    """`[risk] enabled = false`: no risk score, no warning."""
+    out = tmp_path_factory.mktemp("risk_disabled")
+    return RiskOffRun(out, run_cli(["run", "--config", str(anonymised["off"]), "--out", str(out)]))
+
+
+def test_run_all_without_a_risk_factor_records_why(
+    anonymised: dict[str, Path], tmp_path: Path
+) -> None:
+    cfg, base = load_config(anonymised["auto"])
+    run = run_all(cfg, base, tmp_path)
+    assert run.fitted.risk is None and run.fitted.risk_off is not None
+    assert run.fitted.risk_off.automatic
+    assert not RISK_COLUMNS & set(run.scored.table.column_names)
+    assert run.summary["risk_off"] == run.metrics["risk"] == run.fitted.risk_off.to_dict()
+    assert run.summary["risk_bands"] == {} and run.summary["customers_scored"] == 600
+    assert "risk" not in run.fitted.to_parts()
+
+
+@pytest.mark.slow
+def test_without_a_risk_factor_the_run_goes_on_without_risk(risk_skipped: RiskOffRun) -> None:
+    layout = RunLayout(risk_skipped.out)
+    for name in RUN_FILES:
+        assert (risk_skipped.out / name).is_file(), name
+    scored = read_csv(layout.scored_csv)
+    assert len(scored) == ANONYMISED_CUSTOMERS
+    header = list(scored[0])
+    outputs = [*ANOMALY_OUTPUT_COLUMNS, *SEGMENT_OUTPUT_COLUMNS]
+    assert header == ["customer_id", *COMPONENTS, "amount", *outputs]
+    assert header[-len(outputs) :] == list(scored_output_columns(supervised=False, risk=False))
+    assert not RISK_COLUMNS & set(header)
+    flagged = {r["customer_id"] for r in scored if r["is_anomaly"] == "true"}
+    assert {f"K{i:04d}" for i in PLANTED} <= flagged
+    assert all(r["segment_name"] for r in scored)
+    # the warning names why (every factor with its reason) and how to silence it
+    said = risk_skipped.output
+    assert said.count(SKIPPED) == 1 and SILENCE in said
+    reason = json.loads(RunLayout(risk_skipped.out).metrics_json.read_text())["risk"]["reason"]
+    assert f"warning: risk scoring was skipped: {' '.join(reason.split())}. " in said
+    assert "debt_to_income: " in reason and "spend_to_income: " in reason
+    assert "Risk scoring is off: no risk factor can be computed from this data" in said
+    assert "Risk bands" not in said
+    # recorded in metrics.json, run.json and the bundle, which has no risk part
+    metrics = json.loads(layout.metrics_json.read_text())
+    assert metrics["risk"]["enabled"] is False and metrics["risk"]["source"] == "no_risk_factor"
+    assert metrics["risk"]["reason"].startswith("no risk factor can be computed")
+    assert {"anomalies", "segments", "transaction_alerts"} <= set(metrics)
+    counts = json.loads(layout.run_json.read_text())["counts"]
+    assert counts["risk_bands"] == {} and counts["risk_off"] == metrics["risk"]
+    manifest = json.loads((layout.model_dir / MANIFEST_JSON).read_text())
+    assert manifest["parts"] == ["anomaly", "segments", "transaction_alerts"]
+    assert manifest["risk_off"] == metrics["risk"]
+    assert not (layout.model_dir / "risk").exists()
+
+
+@pytest.mark.slow
+def test_risk_switched_off_in_the_config_says_so_without_a_warning(
+    risk_disabled: RiskOffRun, risk_skipped: RiskOffRun
+) -> None:
+    said = risk_disabled.output
+    assert "warning" not in said
+    assert "Risk scoring is off: [risk] enabled = false" in said
+    layout = RunLayout(risk_disabled.out)
+    metrics = json.loads(layout.metrics_json.read_text())
+    assert metrics["risk"] == {
+        "enabled": False,
+        "source": "config",
+        "reason": "[risk] enabled = false",
+        "note": "risk scoring is off: [risk] enabled = false",
+    }
+    # the other models are the same whichever way risk is off
+    for name in (SCORED_CSV, SEGMENTS_CSV, ALERTS_CSV):
+        assert (layout.root / name).read_bytes() == (risk_skipped.out / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_a_report_of_a_run_without_risk_says_why(
+    risk_skipped: RiskOffRun, risk_disabled: RiskOffRun
+) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("jinja2")
+    skipped = RunLayout(risk_skipped.out).report_html.read_text(encoding="utf-8")
+    assert "Risk scoring is off: no risk factor can be computed from this feature table" in skipped
+    assert "set [risk] enabled = false" in skipped
+    disabled = RunLayout(risk_disabled.out).report_html.read_text(encoding="utf-8")
+    assert "Risk scoring is off: [risk] enabled = false." in disabled
+    for html in (skipped, disabled):
+        assert 'id="risk"' not in html and "Highest-risk customers" not in html
+    for run in (risk_skipped, risk_disabled):
+        assert json.loads(RunLayout(run.out).run_json.read_text())["report"]["status"] == "built"
+
+
+@pytest.mark.slow
+def test_scoring_with_a_bundle_without_risk(
+    risk_skipped: RiskOffRun, anonymised: dict[str, Path], tmp_path: Path
+) -> None:
+    model = risk_skipped.out / MODEL_DIR
+    args = ["score", "--model", str(model), "--config", str(anonymised["auto"])]
+    said = run_cli([*args, "--out", str(tmp_path)])
+    assert "Risk scoring is off: no risk factor can be computed from this data" in said
+    assert "warning" not in said  # the warning belongs to fitting; the bundle says why
+    for name in (SCORED_CSV, ALERTS_CSV):
+        assert (tmp_path / name).read_bytes() == (risk_skipped.out / name).read_bytes(), name
+    metrics = json.loads(RunLayout(tmp_path).metrics_json.read_text())
+    assert metrics["risk"]["source"] == "no_risk_factor"
+    assert load_model(model).fitted.risk is None
+
+
+@pytest.mark.slow
+def test_a_bundle_whose_manifest_hides_the_missing_risk_part_is_refused(
+    risk_disabled: RiskOffRun, tmp_path: Path
+) -> None:
+    model = tmp_path / MODEL_DIR
+    for file in (risk_disabled.out / MODEL_DIR).rglob("*"):
+        if file.is_file():
+            target = model / file.relative_to(risk_disabled.out / MODEL_DIR)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(file.read_bytes())
+    manifest = json.loads((model / MANIFEST_JSON).read_text())
+    manifest["risk_off"] = None
+    (model / MANIFEST_JSON).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="the bundle has no model part"):
+        load_model(model)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('[risk]\nmode = "supervised"\n', "risk mode 'supervised' needs labels"),
+        (
+            '[risk]\nenabled = false\n[segments]\nfeatures = ["v1", "risk_score"]\n',
+            "segments.features names risk_score, but risk scoring is off: [risk] enabled = false",
+        ),
+    ],
+)
+def test_other_risk_errors_still_stop_the_run(
+    anonymised: dict[str, Path], tmp_path: Path, setting: str, message: str
+) -> None:
+    config = tmp_path / "cfg.toml"
+    text = anonymised["auto"].read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('"cards.csv"', f'"{anonymised["auto"].parent / "cards.csv"}"') + setting
+    )
+    result = runner.invoke(app, ["run", "--config", str(config), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "o" / SCORED_CSV).exists()
+
+
+@pytest.mark.slow
+def test_with_labels_the_risk_score_is_the_scorecard_as_before(
+    anonymised: dict[str, Path], tmp_path: Path
+) -> None:
+    """Labels give a supervised scorecard: the automatic skip never applies to it."""
+    rng = np.random.default_rng(ANONYMISED_SEED + 1)
+    cards = read_csv(anonymised["auto"].parent / "cards.csv")
+    lines = ["customer_id,defaulted"]
+    for row in cards:
+        odds = float(row["v1"]) + 0.5 * rng.standard_normal()
+        lines.append(f"{row['customer_id']},{int(odds > 1.0)}")
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "labelled.toml"
+    mapping = anonymised["auto"].read_text(encoding="utf-8")
+    config.write_text(
+        mapping.replace('"cards.csv"', f'"{anonymised["auto"].parent / "cards.csv"}"')
+        + '[labels]\npath = "labels.csv"\n[risk]\ncv_repeats = 1\n',
+        encoding="utf-8",
+    )
+    said = run_cli(["run", "--config", str(config), "--out", str(tmp_path / "o"), "--quiet"])
+    assert "warning" not in said
+    header = list(read_csv(tmp_path / "o" / SCORED_CSV)[0])
+    assert set(header) >= RISK_COLUMNS
+    metrics = json.loads((tmp_path / "o" / METRICS_JSON).read_text())
+    assert metrics["risk"]["mode"] == "supervised" and "enabled" not in metrics["risk"]

@@ -9,6 +9,9 @@ model/
   risk/...  anomaly/...  segments/...  transaction_alerts/...   each model's own files
 ```
 
+A run without a risk score has no `risk/` part; its manifest says why (`risk_off`), and
+loading such a bundle scores without risk (`finintel.scoring.FittedModels.from_parts`).
+
 Models hand over their state as `{file name: bytes}` (JSON, or skops for fitted scikit-learn
 objects loaded with an explicit list of trusted types), so loading never unpickles anything and
 never runs code from the bundle. `load_bundle` refuses a bundle whose manifest is missing or

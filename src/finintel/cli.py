@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -82,13 +83,14 @@ def _friendly_errors(debug: bool) -> Iterator[None]:
     try:
         yield
     except FinintelError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # messages quote config sections ("[risk] enabled"): text, never console markup
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except duckdb.Error as exc:
         if debug:
             raise
         errors.print(
-            f"[bold red]error:[/] the data engine failed: {first_line(exc)} "
+            f"[bold red]error:[/] the data engine failed: {escape(first_line(exc))} "
             "(run again with --debug for details)",
             highlight=False,
             soft_wrap=True,
@@ -103,7 +105,7 @@ def _friendly_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         errors.print(
-            f"[bold red]error:[/] {type(exc).__name__}: {first_line(exc)} "
+            f"[bold red]error:[/] {type(exc).__name__}: {escape(first_line(exc))} "
             "(run again with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,
@@ -307,6 +309,7 @@ def _with_seed(cfg: FinintelConfig, seed: int | None) -> FinintelConfig:
 
 def _print_run(run: ModelRun) -> None:
     summary = run.summary
+    risk_off = run.fitted.risk_off
     segments = Table(title="Segments", title_justify="left")
     for col, justify in (("id", "right"), ("persona", "left"), ("customers", "right")):
         segments.add_column(col, justify=justify)  # type: ignore[arg-type]
@@ -316,12 +319,15 @@ def _print_run(run: ModelRun) -> None:
             str(seg["segment_id"]), seg["segment_name"], f"{seg['size']:,}", f"{seg['share']:.1%}"
         )
     console.print(segments)
-    bands = Table(title="Risk bands", title_justify="left")
-    bands.add_column("band")
-    bands.add_column("customers", justify="right")
-    for band, n in summary["risk_bands"].items():
-        bands.add_row(band, f"{n:,}")
-    console.print(bands)
+    if risk_off is not None:
+        console.print(_sentence(risk_off.headline), markup=False, highlight=False, soft_wrap=True)
+    else:
+        bands = Table(title="Risk bands", title_justify="left")
+        bands.add_column("band")
+        bands.add_column("customers", justify="right")
+        for band, n in summary["risk_bands"].items():
+            bands.add_row(band, f"{n:,}")
+        console.print(bands)
     console.print(
         f"Anomalous customers: {summary['anomalies']:,} of {summary['customers_scored']:,}; "
         f"transaction alerts: {summary['transaction_alerts']:,}"
@@ -340,6 +346,23 @@ def _print_run(run: ModelRun) -> None:
         if path.exists():
             # one file a line, never wrapped inside a path, so it can be copied whole
             console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _warn_risk_off(run: ModelRun) -> None:
+    """Risk scoring skipped because no risk factor applies: a warning, also under --quiet.
+
+    Switched off in the config (`[risk] enabled = false`), it is no warning: the summary says so.
+    """
+    risk_off = run.fitted.risk_off
+    if risk_off is None or not risk_off.automatic:
+        return
+    errors.print(
+        f"[bold yellow]warning:[/] {escape(risk_off.warning)}", highlight=False, soft_wrap=True
+    )
 
 
 def _report_builder(required: bool = False) -> ReportBuilder | None:
@@ -370,8 +393,9 @@ def _warn_report(report: ReportOutcome, run_dir: Path, debug: bool) -> None:
     if debug and report.error is not None:
         errors.print("".join(traceback.format_exception(report.error)), highlight=False)
     errors.print(
-        f"[bold yellow]warning:[/] the report was not built: {report.reason}. The result files "
-        f"are complete; run.json records why (try again with `finintel report {run_dir}`)",
+        f"[bold yellow]warning:[/] the report was not built: {escape(report.reason or '')}. "
+        "The result files are complete; run.json records why (try again with "
+        f"`finintel report {run_dir}`)",
         highlight=False,
         soft_wrap=True,
     )
@@ -398,6 +422,7 @@ def run(
         with _steps(quiet) as step:
             result = run_all(cfg, base, out, today=_parse_date(today, "--today"), progress=step)
             report = add_report(out, _report_builder(), step)
+        _warn_risk_off(result)
         if not quiet:
             _print_validation(result.features.validation.result, out)
             _print_run(result)

@@ -8,6 +8,11 @@ with `score_batch` (no file written) and then writes the results. The report is 
 the pipeline: the shells call `add_report` after it, which builds the report best effort and
 records in `run.json` whether it was built and why not.
 
+A run may have no risk score (`[risk] enabled = false`, or no risk factor applies; see
+`finintel.scoring.RiskOff`): then customers_scored has no risk columns, metrics.json's `risk`
+and run.json's `counts.risk_off` record why, and the bundle's manifest carries the same record
+(`risk_off`) instead of a risk part, so `score` with that bundle scores without risk as well.
+
 Example:
     >>> from finintel.config import config_for_files
     >>> cfg = config_for_files("customers.csv", "transactions.csv")
@@ -42,7 +47,14 @@ from finintel.models.frame import FeatureFrame, load_frame
 from finintel.readers import resolve
 from finintel.results import segment_rows, write_results
 from finintel.run_layout import MANIFEST_JSON, RunLayout, require_finished_run
-from finintel.scoring import FittedModels, ScoredCustomers, apply_models, fit_models, labels_for
+from finintel.scoring import (
+    FittedModels,
+    RiskOff,
+    ScoredCustomers,
+    apply_models,
+    fit_models,
+    labels_for,
+)
 from finintel.sql import connect, first_line
 from finintel.validate import NULLED, REJECTS, TABLE_ORDER, ValidationResult, validate
 from finintel.writers import write_json, write_query
@@ -218,7 +230,9 @@ def load_model(model_dir: Path) -> LoadedModel:
     bundle = load_bundle(model_dir)
     plan = FeaturePlan.from_dict(bundle.manifest["feature_plan"])
     try:
-        fitted = FittedModels.from_parts(bundle.parts, list(bundle.manifest["segment_columns"]))
+        risk_off = RiskOff.from_dict(bundle.manifest.get("risk_off"))
+        columns = list(bundle.manifest["segment_columns"])
+        fitted = FittedModels.from_parts(bundle.parts, columns, risk_off)
     except OptionalDependencyError:
         raise
     except Exception as exc:  # a refused skops type, a damaged or foreign state file, ...
@@ -296,6 +310,7 @@ def run_all(
             "feature_plan": features.plan.to_dict(),
             "feature_columns": list(frame.columns),
             "segment_columns": fitted.segment_columns,
+            "risk_off": fitted.risk_off.to_dict() if fitted.risk_off else None,
             "seed": cfg.seed,
             "training": training_statistics(frame, labels),
             "config": cfg.model_dump(mode="json"),
@@ -485,13 +500,10 @@ def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]
     """Counts a person reads first: rows, bands, anomalies, segments, alerts.
 
     Segment sizes and shares count the customers of this batch (as the report does), so
-    scoring a few customers does not show the training segment sizes.
+    scoring a few customers does not show the training segment sizes. Without a risk score,
+    `risk_bands` is empty and `risk_off` says why (None when risk was scored).
     """
     table = scored.table
-    bands = table.column("risk_band").to_pylist()
-    lowest: dict[str, float] = {}
-    for band, value in zip(bands, table.column("risk_score").to_pylist(), strict=True):
-        lowest[band] = min(value, lowest.get(band, value))
     flagged = sum(1 for v in table.column("is_anomaly").to_pylist() if v)
     members = Counter(table.column("segment_id").to_pylist())
     n = table.num_rows
@@ -501,7 +513,8 @@ def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]
             for name, r in features.validation.result.reports.items()
         },
         "customers_scored": table.num_rows,
-        "risk_bands": {b: bands.count(b) for b in sorted(lowest, key=lowest.__getitem__)},
+        "risk_bands": _band_counts(scored),
+        "risk_off": scored.risk_off.to_dict() if scored.risk_off else None,
         "anomalies": flagged,
         "transaction_alerts": scored.n_alerts,
         "segments": [
@@ -514,6 +527,17 @@ def run_summary(features: FeatureRun, scored: ScoredCustomers) -> dict[str, Any]
             for row in segment_rows(scored.segments)
         ],
     }
+
+
+def _band_counts(scored: ScoredCustomers) -> dict[str, int]:
+    """Customers per risk band, lowest band first (empty when the run has no risk score)."""
+    if scored.risk_off is not None:
+        return {}
+    bands = scored.table.column("risk_band").to_pylist()
+    lowest: dict[str, float] = {}
+    for band, value in zip(bands, scored.table.column("risk_score").to_pylist(), strict=True):
+        lowest[band] = min(value, lowest.get(band, value))
+    return {b: bands.count(b) for b in sorted(lowest, key=lowest.__getitem__)}
 
 
 def input_fingerprints(cfg: FinintelConfig, base: Path) -> list[dict[str, Any]]:

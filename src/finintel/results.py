@@ -1,10 +1,11 @@
 """Write a run's decisions: scored customers, the segment summary and transaction alerts.
 
 `customers_scored` is the feature table joined with every model output on `customer_id`, ordered
-by `customer_id`, as Parquet and CSV; `segments.csv` has one row per segment with its profile,
-description and recommended actions; `transaction_alerts.csv` lists the flagged transactions
-with score and reasons. File names and columns come from `finintel.run_layout`; model outputs
-that differ from those columns are refused. All writes are atomic.
+by `customer_id`, as Parquet and CSV (without risk columns when the run has no risk score);
+`segments.csv` has one row per segment with its profile, description and recommended actions;
+`transaction_alerts.csv` lists the flagged transactions with score and reasons. File names and
+columns come from `finintel.run_layout`; model outputs that differ from those columns are
+refused. All writes are atomic.
 
 Example:
     >>> write_results(con, out_dir, scored)  # doctest: +SKIP
@@ -44,7 +45,9 @@ def write_results(
 ) -> dict[str, Path]:
     """Write customers_scored.parquet/.csv, segments.csv and transaction_alerts.csv."""
     names = scored.table.column_names
-    outputs = scored_output_columns(supervised=PROBABILITY_COLUMN in names)
+    outputs = scored_output_columns(
+        supervised=PROBABILITY_COLUMN in names, risk=scored.risk_off is None
+    )
     _require_columns(names, (CUSTOMER_ID, *outputs), "the scored customers")
     alert_names = [d[0] for d in con.execute(f"SELECT * FROM {ALERTS_TABLE} LIMIT 0").description]
     _require_columns(alert_names, ALERTS_CSV_COLUMNS, f"the {ALERTS_TABLE} table")

@@ -17,6 +17,8 @@ Example:
     PosixPath('out/clean/labels.parquet')
     >>> scored_output_columns(supervised=False)[:2]
     ('risk_score', 'risk_band')
+    >>> scored_output_columns(supervised=False, risk=False)[0]
+    'anomaly_score'
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ PLOTS_DIR = "plots"
 FINISHED_RUN_FILES = (SCORED_PARQUET, RUN_JSON)
 
 # customers_scored: `customer_id`, the feature columns, then the model outputs in this order.
+# A run without a risk score (`[risk] enabled = false`, or no risk factor applies) has no risk
+# columns at all, rather than empty ones: a blank score could be read as "no risk".
 CUSTOMER_ID = "customer_id"
 RISK_OUTPUT_COLUMNS = ("risk_score", "risk_band", "risk_action", "risk_reasons")
 PROBABILITY_COLUMN = "probability_of_default"  # only when the risk score is supervised
@@ -83,15 +87,22 @@ ALERTS_CSV_COLUMNS = (
 )
 
 
-def scored_output_columns(supervised: bool) -> tuple[str, ...]:
+def scored_output_columns(supervised: bool, risk: bool = True) -> tuple[str, ...]:
     """The model output columns of customers_scored, in file order, after the features.
+
+    `risk=False` (a run without a risk score) leaves out every risk column.
 
     Example:
         >>> scored_output_columns(supervised=True)[4]
         'probability_of_default'
         >>> PROBABILITY_COLUMN in scored_output_columns(supervised=False)
         False
+        >>> scored_output_columns(supervised=False, risk=False)
+        ('anomaly_score', 'is_anomaly', 'anomaly_reasons', 'segment_id', 'segment_name')
     """
+    if not risk:
+        risk_columns = {*RISK_OUTPUT_COLUMNS, PROBABILITY_COLUMN}
+        return tuple(c for c in SCORED_OUTPUT_COLUMNS if c not in risk_columns)
     if supervised:
         return SCORED_OUTPUT_COLUMNS
     return tuple(c for c in SCORED_OUTPUT_COLUMNS if c != PROBABILITY_COLUMN)

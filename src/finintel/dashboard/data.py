@@ -9,6 +9,10 @@ loaded into the browser session as a whole.
 Which run to show comes from the script arguments after `--` (`--run-dir RUN`) or from the
 environment variable `FININTEL_RUN_DIR`.
 
+A run without a risk score has no risk columns: the queries then leave them out (segment
+members come most unusual first instead of riskiest first, the risk histogram is empty), and
+`risk_off_note` gives the summary's one sentence why.
+
 Example:
     >>> summary = run_summary(Path("out/run"))  # doctest: +SKIP
     >>> summary["overview"]["customers"]  # doctest: +SKIP
@@ -26,6 +30,7 @@ import duckdb
 import streamlit as st
 
 from finintel.dashboard.runs import run_dir_from
+from finintel.errors import FinintelError
 from finintel.run_layout import (
     ALERTS_CSV,
     CUSTOMER_ID,
@@ -47,6 +52,8 @@ _ID_AS_TEXT = "types = {'customer_id': 'VARCHAR'}"
 # The decision columns of customers_scored (the feature columns are left out of the views).
 DECISION_COLUMNS = (CUSTOMER_ID, *SCORED_OUTPUT_COLUMNS)
 MEMBER_COLUMNS = ("customer_id", "risk_score", "risk_band", "anomaly_score", "is_anomaly")
+RISK_SCORE = "risk_score"
+RISK_OFF_MODE = "off"  # the summary's risk mode of a run without a risk score
 
 
 def current_run_dir() -> Path:
@@ -63,6 +70,34 @@ def run_stamp(run_dir: Path) -> str:
             stat = path.stat()
             parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
     return "|".join(parts)
+
+
+def risk_off_note(summary: Summary) -> str | None:
+    """Why the run has no risk score (the report's sentence, and how to skip it on purpose
+    after an automatic skip), or None when the run has one.
+
+    Example:
+        >>> risk_off_note({"risk": {"mode": "off", "off_note": "Risk scoring is off."}})
+        'Risk scoring is off.'
+        >>> risk_off_note({"risk": {"mode": "unsupervised"}}) is None
+        True
+    """
+    risk = summary.get("risk") or {}
+    if risk.get("mode") != RISK_OFF_MODE:
+        return None
+    note = str(risk.get("off_note") or "Risk scoring is off for this run.")
+    hint = risk.get("off_hint")
+    return f"{note} {hint}" if hint else note
+
+
+def shown_run_has_risk() -> bool:
+    """Whether the run this process shows has a risk score (True when that cannot be told,
+    so the pages themselves show what is wrong)."""
+    try:
+        run_dir = current_run_dir()
+    except FinintelError:
+        return True
+    return RISK_SCORE in scored_columns(run_dir)
 
 
 def run_summary(run_dir: Path) -> Summary:
@@ -102,7 +137,8 @@ def _cached_columns(run_dir: str, stamp: str) -> tuple[str, ...]:
 def segment_members(
     run_dir: Path, segment_id: int, limit: int = MEMBERS_LIMIT
 ) -> list[dict[str, Any]]:
-    """Up to `limit` customers of one segment, riskiest first (ties by customer_id)."""
+    """Up to `limit` customers of one segment, riskiest first (ties by customer_id); most
+    unusual first when the run has no risk score."""
     return _cached_members(str(run_dir), run_stamp(run_dir), int(segment_id), limit)
 
 
@@ -110,9 +146,10 @@ def segment_members(
 def _cached_members(run_dir: str, stamp: str, segment_id: int, limit: int) -> list[dict[str, Any]]:
     present = set(scored_columns(Path(run_dir)))
     columns = ", ".join(name for name in MEMBER_COLUMNS if name in present)
+    order = RISK_SCORE if RISK_SCORE in present else "anomaly_score"
     query = (
         f"SELECT {columns} FROM {scored_source(Path(run_dir))} WHERE segment_id = ? "
-        "ORDER BY risk_score DESC, customer_id LIMIT ?"
+        f"ORDER BY {order} DESC, customer_id LIMIT ?"
     )
     return _rows(query, [segment_id, limit])
 
@@ -152,12 +189,15 @@ def _cached_alerts(run_dir: str, stamp: str, customer_id: str) -> list[dict[str,
 
 
 def risk_histogram(run_dir: Path) -> dict[str, list[Any]]:
-    """Customers per risk-score bin of `RISK_BIN_WIDTH` points (a count of the run's scores)."""
+    """Customers per risk-score bin of `RISK_BIN_WIDTH` points (a count of the run's scores);
+    no bins when the run has no risk score."""
     return _cached_histogram(str(run_dir), run_stamp(run_dir))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _cached_histogram(run_dir: str, stamp: str) -> dict[str, list[Any]]:
+    if RISK_SCORE not in scored_columns(Path(run_dir)):
+        return {"risk score": [], "customers": []}
     width = RISK_BIN_WIDTH
     query = (
         f"SELECT CAST(LEAST(FLOOR(risk_score / {width}), {100 // width - 1}) * {width} AS INTEGER)"

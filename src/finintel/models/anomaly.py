@@ -35,7 +35,7 @@ import pyarrow as pa
 from finintel.errors import ConfigError, DataError, ModelStateError
 from finintel.features.catalog import CATALOG, default_set
 from finintel.models.base import FinintelModel
-from finintel.models.combination import combine
+from finintel.models.combination import choose_combination, combine
 from finintel.models.detectors import (
     DETECTOR_TYPES,
     Detector,
@@ -80,14 +80,12 @@ MIX_PREFIXES = ("channel_share_", "category_spend_share_")
 
 COMBINE_WHY = {
     "mean": (
-        "each detector's score becomes its percentile among training customers and the "
-        "percentiles are averaged: on the sustained-behaviour features every detector is "
-        "strong, and the mean ranked planted anomalies best on synthetic banks (PR-AUC "
-        "0.81-0.85 against 0.74-0.80 for the max); see docs/anomalies.md"
+        "set in the config: each detector's score becomes its percentile among training "
+        "customers and the percentiles are averaged"
     ),
     "max": (
-        "each detector's score becomes its percentile among training customers and the most "
-        "confident detector decides (ties broken by the mean); see docs/anomalies.md"
+        "set in the config: each detector's score becomes its percentile among training "
+        "customers and the most confident detector decides (ties broken by the mean)"
     ),
 }
 
@@ -201,13 +199,20 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         detectors = [d.fit(x) for d in ensemble(s, self.seed)]
         train_scores = [d.score(x) for d in detectors]
         ecdfs = [TrainingDistribution.of_ranks(v) for v in train_scores]
-        combined = combine(
-            np.column_stack([e.percentile(v) for e, v in zip(ecdfs, train_scores, strict=True)]),
-            s.combine,
+        matrix = np.column_stack(
+            [e.percentile(v) for e, v in zip(ecdfs, train_scores, strict=True)]
         )
+        names = [d.name for d in detectors]
+        count = alert_count(len(frame), s.expected_rate, s.alert_budget)
+        if s.combine == "auto":
+            choice = choose_combination(x, matrix, names, count, self.seed)
+            rule, why = choice.rule, choice.why()
+            sparsity: dict[str, float] | None = choice.sparsity
+        else:
+            rule, why, sparsity = s.combine, COMBINE_WHY[s.combine], None
+        combined = combine(matrix, rule, names)
         self.evidence_customers_ = len(frame) if _has_evidence(frame) else None
         combined = self._with_evidence(frame, combined)
-        count = alert_count(len(frame), s.expected_rate, s.alert_budget)
         threshold = threshold_for(combined, count)
         flagged = int((combined >= threshold).sum())
 
@@ -217,6 +222,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         self.reference_ = reference
         self.detectors_ = detectors
         self.score_ecdfs_ = ecdfs
+        self.combination_ = rule
         self.threshold_ = threshold
         self.metrics_ = {
             "customers": len(frame),
@@ -224,8 +230,11 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             "features_dropped": dropped,
             "detectors": {d.name: d.settings() for d in detectors},
             "combination": {
-                "rule": s.combine,
-                "why": COMBINE_WHY[s.combine],
+                "setting": s.combine,
+                "rule": rule,
+                "why": why,
+                "sparsity_of_flagged": sparsity,
+                "transaction_evidence": self.evidence_customers_ is not None,
             },
             "threshold": {
                 "anomaly_score": round(threshold, 6),
@@ -288,7 +297,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
                 for det, ecdf in zip(self.detectors_, self.score_ecdfs_, strict=True)
             ]
         )
-        behaviour = combine(pct, self.settings.combine)
+        behaviour = combine(pct, self.combination_, [d.name for d in self.detectors_])
         score = self._with_evidence(frame, behaviour)
         flag = score >= self.threshold_
         reasons = np.full(len(frame), "", dtype=object)
@@ -343,6 +352,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
                 for d, e in zip(self.detectors_, self.score_ecdfs_, strict=True)
             ],
             "threshold": self.threshold_,
+            "combination": self.combination_,
             "evidence_customers": self.evidence_customers_,
         }
 
@@ -371,6 +381,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             TrainingDistribution.from_state(e["score_cdf"]) for e in state["detectors"]
         ]
         obj.threshold_ = float(state["threshold"])
+        obj.combination_ = str(state["combination"])
         evidence = state["evidence_customers"]
         obj.evidence_customers_ = None if evidence is None else int(evidence)
         return obj

@@ -7,6 +7,14 @@ factors on different scales (ratios, days, codes) become comparable. The composi
 weighted mean of a customer's risk percentiles over the factors they have a value for, and the
 `risk_score` is the composite's own mid-rank percentile in the training population.
 
+The factors are the built-in library (or `[[risk.factors]]`) plus the factors of the roles
+declared in `[risk.roles]` (`risk_factors.factor_library`); each role carries a prior weight
+(payment history, i.e. repayment status and past delinquencies, and a credit score weigh 2;
+secondary signals such as loan amount, term, income or assets 0.5), so a strong factor is not
+drowned by several weak ones. Weights are fixed, not learned from the data: weights from the
+factors' agreement with each other (first principal component, correlation with the others)
+were measured and lowered German credit from 0.752 to 0.63-0.71.
+
 A factor pushes a customer's score up when its risk percentile is above 50 (the median
 customer); the reasons name the three factors with the largest weighted push, with the value
 and its mid-rank percentile (the number that drives the score; a value shared by many customers
@@ -21,6 +29,10 @@ Example:
     >>> model = CompositeRisk(RiskSettings(), seed=0).fit(frame)
     >>> model.predict(frame).risk_band.tolist()
     ['Low', 'Medium', 'High']
+    >>> by_role = RiskSettings(roles={"months_late": "arrears_status"})
+    >>> late = FeatureFrame(frame.ids, ("months_late",), np.array([[0.0], [1.0], [3.0]]))
+    >>> [(f["name"], f["role"]) for f in CompositeRisk(by_role).fit(late).metrics_["factors"]]
+    [('arrears_status', 'arrears_status')]
 """
 
 from __future__ import annotations
@@ -45,8 +57,13 @@ from finintel.models.risk_base import (
     reason_strings,
     score_summary,
 )
-from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
-from finintel.settings.risk import RiskFactorSpec
+from finintel.models.risk_factors import (
+    FactorLibrary,
+    bare_column,
+    evaluate_factors,
+    factor_library,
+)
+from finintel.settings.risk import ROLES, RiskFactorSpec
 
 NO_FACTOR = "no risk factor has a value for this customer"
 NEUTRAL = 50.0  # the composite of a customer with no factor value: the median customer
@@ -60,17 +77,15 @@ class CompositeRisk(RiskModel):
     # ------------------------------------------------------------------------ fit
 
     def fit(self, frame: FeatureFrame, value_labels: ValueLabels | None = None) -> Self:
-        declared = (
-            list(self.settings.factors) if self.settings.factors is not None else BUILTIN_FACTORS
-        )
+        library = factor_library(frame.columns, self.settings)
         # codes of unordered categories are never ordered factors: excluded like
         # `exclude_columns`, so a factor reading one is listed as unavailable
         evaluated = evaluate_factors(
             frame,
-            declared,
+            library.specs,
             [*self.settings.exclude_columns, *self.settings.categorical_columns],
         )
-        unavailable = dict(evaluated.unavailable)
+        unavailable = {**library.unavailable, **evaluated.unavailable}
         specs: list[RiskFactorSpec] = []
         columns: list[int] = []
         for j, spec in enumerate(evaluated.specs):
@@ -98,7 +113,7 @@ class CompositeRisk(RiskModel):
         self.columns_ = _columns_read(specs, frame.columns)
         self.value_labels_ = labels_for(value_labels, self.columns_)
         scores = self._predict(frame)
-        self.metrics_ = self._metrics(frame, values, unavailable, scores)
+        self.metrics_ = self._metrics(frame, values, unavailable, scores, library)
         return self
 
     def _metrics(
@@ -107,17 +122,23 @@ class CompositeRisk(RiskModel):
         values: FloatArray,
         unavailable: dict[str, str],
         scores: RiskScores,
+        library: FactorLibrary,
     ) -> dict[str, Any]:
         total_weight = sum(s.weight for s in self.factors_)
+        source = "settings" if self.settings.factors is not None else "built-in"
         factors = []
         for j, spec in enumerate(self.factors_):
             col = values[:, j]
             finite = col[np.isfinite(col)]
+            role = library.roles.get(spec.name)
             factors.append(
                 {
                     "name": spec.name,
                     "label": spec.label,
                     "sql": spec.sql,
+                    "source": "role" if role else source,
+                    "role": role,
+                    "columns": _columns_read([spec], frame.columns),
                     "direction": spec.direction,
                     "weight": spec.weight,
                     "weight_share": round(spec.weight / total_weight, 4),
@@ -129,8 +150,15 @@ class CompositeRisk(RiskModel):
         return {
             "mode": self.mode,
             "customers": len(frame),
-            "factor_source": "settings" if self.settings.factors is not None else "built-in",
+            "factor_source": source,
             "normalisation": "mid-rank percentile fitted on the training population",
+            "combination": "weighted mean of the risk percentiles a customer has a value for",
+            "roles": {
+                "declared": dict(self.settings.roles),
+                "columns_by_role": {r: list(c) for r, c in sorted(library.role_columns.items())},
+                "canonical_parts": dict(sorted(library.implicit.items())),
+                "not_declared": [r for r in ROLES if r not in self.settings.roles.values()],
+            },
             "factors": factors,
             "unavailable_factors": dict(sorted(unavailable.items())),
             "columns_used": self.columns_,

@@ -65,6 +65,7 @@ class PlotInputs:
     segment_ids: list[int]
     anomaly_threshold: float | None
     has_labels: bool
+    has_risk: bool = True  # False: the run has no risk score, hence no risk plots
 
 
 def plot_data(
@@ -81,13 +82,9 @@ def plot_data(
     pca = _attempt("segments_pca", skipped, lambda: _pca_view(columns, model, inputs))
     if pca is not None:
         data["segments_pca"] = pca
-    risk = _attempt("risk_distribution", skipped, lambda: _histogram(columns.floats("risk_score")))
-    if risk is not None:
-        data["risk_distribution"] = risk
-    boxes = _attempt("risk_by_segment", skipped, lambda: _box_stats(columns, inputs.segment_ids))
-    if boxes is not None:
-        data["risk_by_segment"] = boxes
-    if inputs.has_labels:
+    if inputs.has_risk:
+        _risk_plot_data(columns, inputs, data, skipped)
+    if inputs.has_risk and inputs.has_labels:
         labelled = _Labelled(con, layout)
         roc = _attempt("risk_roc", skipped, lambda: _roc(*labelled.get()))
         if roc is not None:
@@ -103,6 +100,18 @@ def plot_data(
     if anomaly is not None:
         data["anomaly_distribution"] = anomaly
     return data, skipped
+
+
+def _risk_plot_data(
+    columns: _Columns, inputs: PlotInputs, data: PlotData, skipped: dict[str, str]
+) -> None:
+    """The risk score histogram and the per-segment box statistics, into `data`."""
+    risk = _attempt("risk_distribution", skipped, lambda: _histogram(columns.floats("risk_score")))
+    if risk is not None:
+        data["risk_distribution"] = risk
+    boxes = _attempt("risk_by_segment", skipped, lambda: _box_stats(columns, inputs.segment_ids))
+    if boxes is not None:
+        data["risk_by_segment"] = boxes
 
 
 def _attempt(name: str, skipped: dict[str, str], build: Callable[[], _T]) -> _T | None:

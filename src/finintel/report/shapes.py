@@ -189,7 +189,7 @@ class RiskFactor(TypedDict):
 
 
 class Risk(TypedDict):
-    mode: str
+    mode: str  # "supervised", "unsupervised", or "off" (the run has no risk score)
     bands: list[RiskBand]
     score_quantiles: dict[str, float] | None
     mean_score: float | None
@@ -203,13 +203,17 @@ class Risk(TypedDict):
     # unsupervised (composite) runs
     factors: NotRequired[list[RiskFactor]]
     unavailable_factors: NotRequired[dict[str, str]]
+    # runs without a risk score (mode "off"): one sentence why, and how to silence the warning
+    # of an automatic skip (None when risk scoring was switched off in the config)
+    off_note: NotRequired[str]
+    off_hint: NotRequired[str | None]
 
 
 class ReviewRow(TypedDict):
     customer_id: str
     anomaly_score: float | None
     segment_name: str
-    risk_band: str
+    risk_band: str | None
     anomaly_reasons: str
 
 
@@ -411,6 +415,12 @@ class CrossValidationMetrics(TypedDict, total=False):
 
 class RiskMetrics(TypedDict, total=False):
     mode: str
+    # a run without a risk score records only why (`finintel.scoring.RiskOff.to_dict`)
+    enabled: bool
+    source: str
+    reason: str
+    note: str
+    how_to_silence: str
     score_quantiles: dict[str, float]
     scorecard: list[dict[str, Any]]
     cross_validation: CrossValidationMetrics

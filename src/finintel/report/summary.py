@@ -15,6 +15,11 @@ jinja2, so the dashboard can import it. Without scikit-learn (the `models` extra
 segmenter cannot be read: the summary then lacks the segments' traits and centroid z values and
 the PCA view, and says why in `plots_skipped`.
 
+A run without a risk score (`[risk] enabled = false`, or no risk factor applies) has risk mode
+"off": the risk section holds no bands, scores or customers but `off_note`, the one sentence
+why (from metrics.json), the risk plots are skipped with that reason, and segment and review
+rows carry no risk values.
+
 Example:
     >>> summary = summarize(Path("out/run"))  # doctest: +SKIP
     >>> summary["overview"]["customers"]  # doctest: +SKIP
@@ -94,6 +99,12 @@ SCORED_FILE = SCORED_PARQUET
 TOP_RISK = 20
 TOP_REVIEW = 50
 TOP_ALERTS = 50
+RISK_OFF = "off"  # the risk mode of a run without a risk score
+RISK_OFF_HINT = (
+    "To run without a risk score on purpose, and without the warning, set [risk] enabled = "
+    "false in the config."
+)
+RISK_PLOTS = ("risk_distribution", "risk_by_segment", "risk_roc", "risk_calibration")
 
 # Every plot the report draws, in report order (see `plot_needs` for when one is left out).
 PLOT_NAMES: tuple[str, ...] = (
@@ -130,12 +141,13 @@ def summarize(run_dir: Path) -> Summary:
             f"CREATE VIEW scored AS SELECT * FROM read_parquet({_lit(layout.scored_parquet)})"
         )
         columns = {r[0] for r in con.execute("DESCRIBE scored").fetchall()}
+        has_risk = "risk_score" in columns
         alerts = _read_csv_rows(layout.alerts_csv)
         segment_rows = _read_csv_rows(layout.segments_csv)
         data_quality = _data_quality(validation)
-        segments = _segments(con, metrics, segment_rows, model, run_info)
-        risk = _risk(con, columns, metrics, manifest, run_info)
-        anomalies = _anomalies(con, metrics, alerts)
+        segments = _segments(con, metrics, segment_rows, model, run_info, has_risk)
+        risk = _risk(con, columns, metrics, manifest, run_info) if has_risk else _no_risk(metrics)
+        anomalies = _anomalies(con, metrics, alerts, has_risk)
         customers = int(_one(con, "SELECT count(*) FROM scored"))
         has_labels = _labels_available(con, layout, columns)
         inputs = PlotInputs(
@@ -143,6 +155,7 @@ def summarize(run_dir: Path) -> Summary:
             segment_ids=[item["segment_id"] for item in segments["items"]],
             anomaly_threshold=anomalies["threshold"],
             has_labels=has_labels,
+            has_risk=has_risk,
         )
         data, unsupported = plot_data(con, layout, model, inputs)
     finally:
@@ -167,6 +180,7 @@ def summarize(run_dir: Path) -> Summary:
         has_labels=has_labels,
         unsupported=unsupported,
         model_missing=model.missing,
+        risk_off=risk.get("off_note"),
     )
     summary: Summary = {
         "overview": overview,
@@ -218,10 +232,12 @@ def plot_needs(
     has_labels: bool,
     unsupported: Mapping[str, str] | None = None,
     model_missing: str | None = None,
+    risk_off: str | None = None,
 ) -> dict[str, str]:
     """The plots that cannot be drawn for this run, each with the reason, in report order.
 
-    `unsupported` holds the reasons found while computing the plot data (see `plot_data`).
+    `unsupported` holds the reasons found while computing the plot data (see `plot_data`);
+    `risk_off` is the note of a run without a risk score, which has no risk plots.
     """
     skipped: dict[str, str] = dict(unsupported or {})
     if not segments["k_table"]:
@@ -236,6 +252,9 @@ def plot_needs(
         why = "no default labels were given, so there is no outcome to compare the score with"
         skipped["risk_roc"] = why
         skipped["risk_calibration"] = why
+    if risk_off:
+        for name in RISK_PLOTS:
+            skipped[name] = "risk scoring is off"
     if not overview["customers"]:
         for name in PLOT_NAMES:
             if not name.startswith("data_quality"):
@@ -299,13 +318,15 @@ def _segments(
     segment_rows: list[dict[str, str]],
     model: ModelView,
     run_info: RunRecord,
+    has_risk: bool = True,
 ) -> Segments:
     seg_metrics = metrics.get("segments") or model.segment_metrics
     selection = seg_metrics.get("k_selection") or {}
     stored = {int(p["id"]): p for p in model.segments if "id" in p}
     csv_rows = {int(r["segment_id"]): r for r in segment_rows}
+    mean_risk = "avg(risk_score)" if has_risk else "NULL"
     counts = con.execute(
-        "SELECT segment_id, any_value(segment_name), count(*), avg(risk_score), "
+        f"SELECT segment_id, any_value(segment_name), count(*), {mean_risk}, "
         "count(*) FILTER (WHERE is_anomaly) FROM scored GROUP BY segment_id ORDER BY segment_id"
     ).fetchall()
     total = sum(int(r[2]) for r in counts)
@@ -489,6 +510,35 @@ def _risk(
     return result
 
 
+def _no_risk(metrics: RunMetrics) -> Risk:
+    """The risk section of a run without a risk score: why, and nothing else to show.
+
+    Example:
+        >>> note = "risk scoring is off: [risk] enabled = false"
+        >>> _no_risk({"risk": {"enabled": False, "source": "config", "note": note}})["off_note"]
+        'Risk scoring is off: [risk] enabled = false.'
+    """
+    record = metrics.get("risk") or {}
+    note = record.get("note") or "risk scoring is off: the run has no risk score"
+    automatic = record.get("source") == "no_risk_factor"
+    return {
+        "mode": RISK_OFF,
+        "bands": [],
+        "score_quantiles": None,
+        "mean_score": None,
+        "top_customers": [],
+        "cv": None,
+        "off_note": _as_sentence(note),
+        "off_hint": RISK_OFF_HINT if automatic else None,
+    }
+
+
+def _as_sentence(text: str) -> str:
+    """`text` with a capital first letter and a full stop."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def _cv(cv: CrossValidationMetrics | None) -> CrossValidation | None:
     if not cv:
         return None
@@ -514,13 +564,15 @@ def _anomalies(
     con: duckdb.DuckDBPyConnection,
     metrics: RunMetrics,
     alerts: list[dict[str, str]],
+    has_risk: bool = True,
 ) -> Anomalies:
     m = metrics.get("anomalies") or {}
     threshold = m.get("threshold") or {}
     combination = m.get("combination") or {}
     flagged = int(_one(con, "SELECT count(*) FROM scored WHERE is_anomaly"))
+    band = "risk_band" if has_risk else "NULL"
     queue = con.execute(
-        "SELECT customer_id, round(anomaly_score, 2), segment_name, risk_band, anomaly_reasons "
+        f"SELECT customer_id, round(anomaly_score, 2), segment_name, {band}, anomaly_reasons "
         f"FROM scored WHERE is_anomaly ORDER BY anomaly_score DESC, customer_id LIMIT {TOP_REVIEW}"
     ).fetchall()
     tx = metrics.get("transaction_alerts") or {}
@@ -596,7 +648,12 @@ def _limitations(
     metrics: RunMetrics, segments: Segments, risk: Risk, overview: Overview
 ) -> list[str]:
     notes = []
-    if risk["mode"] == "supervised":
+    if risk["mode"] == RISK_OFF:
+        notes.append(
+            f"{risk.get('off_note', '')} The run has no risk score, band, action or reasons; "
+            "segments and anomalies do not use one."
+        )
+    elif risk["mode"] == "supervised":
         auc = risk["cv"]["roc_auc"] if risk["cv"] else None
         notes.append(
             "The risk score is a scorecard fitted on the labelled customers of this run; its "
@@ -610,11 +667,12 @@ def _limitations(
             "declared risk factors: it orders customers but is not a probability of default and "
             "has not been validated against outcomes."
         )
-    notes.append(
-        "Risk scores are percentiles of the population the model was fitted on: the bands "
-        "hold fixed shares of that population (e.g. Critical is the riskiest 10%), whatever "
-        "the absolute level of risk."
-    )
+    if risk["mode"] != RISK_OFF:
+        notes.append(
+            "Risk scores are percentiles of the population the model was fitted on: the bands "
+            "hold fixed shares of that population (e.g. Critical is the riskiest 10%), whatever "
+            "the absolute level of risk."
+        )
     notes.append(
         "Customer anomalies are unsupervised: a flag means unusual behaviour against the "
         "fitted population, not proven fraud; flagged customers need a human review."

@@ -50,8 +50,9 @@ class AnomalySettings(Strict):
     alert_budget: int | None = Field(default=None, ge=1)
     n_estimators: int = Field(default=300, ge=10)
     max_samples: int = Field(default=2048, ge=16)
-    # how detector percentiles combine; chosen by measurement (docs/anomalies.md)
-    combine: Literal["max", "mean"] = "mean"
+    # how detector percentiles combine: "auto" chooses at fit time between the mean and one
+    # detector alone (`finintel.models.combination.choose_combination`; docs/anomalies.md)
+    combine: Literal["auto", "max", "mean"] = "auto"
     # transformed features are clipped to +-clip robust SDs before the detectors see them
     clip: float | None = Field(default=10.0, gt=0)
     reason_count: int = Field(default=3, ge=1, le=10)

@@ -1,4 +1,4 @@
-"""Settings of the risk score: mode, risk factors (direction and weight), bands and actions.
+"""Settings of the risk score: mode, risk factors (direction and weight), roles, bands, actions.
 
 Plain pydantic, no scikit-learn: the TOML config is validated without the `models` extra.
 `docs/risk.md` explains every setting and its default.
@@ -8,15 +8,159 @@ Example:
     'Critical'
     >>> RiskFactorSpec(name="dti", label="debt-to-income", sql="debt_to_income").weight
     1.0
+    >>> RiskSettings(roles={"pay_0": "arrears_status"}).roles
+    {'pay_0': 'arrears_status'}
+    >>> ROLES["payment"].direction is None  # a part of a ratio only
+    True
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from finintel.settings._strict import Strict
+
+Direction = Literal["higher_is_riskier", "lower_is_riskier"]
+HIGHER: Direction = "higher_is_riskier"
+LOWER: Direction = "lower_is_riskier"
+
+
+@dataclass(frozen=True)
+class RiskRole:
+    """What a column assigned to a role means and how it enters the unsupervised score.
+
+    `direction` None: the role is a part of derived ratios only (a limit, a bill) and never a
+    factor by itself. `aggregate` combines several columns of one role per customer: "sum"
+    for parts of one whole (two asset columns, several kinds of delinquency), "mean" for
+    repeats of one quantity (six monthly bills, six monthly repayment statuses). `weight` is
+    the factor's prior weight in the composite: payment history and a credit score 2,
+    secondary signals (amount, term, income, assets, inquiries...) 0.5.
+    """
+
+    name: str
+    meaning: str
+    label: str  # words used in reasons
+    direction: Direction | None
+    aggregate: Literal["mean", "sum"]
+    weight: float = 1.0
+
+
+ROLES: dict[str, RiskRole] = {
+    r.name: r
+    for r in (
+        RiskRole(
+            "arrears_status",
+            "months past due, or a repayment status code (higher = further behind)",
+            "repayment status",
+            HIGHER,
+            "mean",
+            2.0,
+        ),
+        RiskRole(
+            "delinquencies",
+            "count of past delinquencies, defaults or derogatory public records",
+            "past delinquencies",
+            HIGHER,
+            "sum",
+            2.0,
+        ),
+        RiskRole(
+            "inquiries",
+            "recent credit inquiries or applications",
+            "credit inquiries",
+            HIGHER,
+            "sum",
+            0.5,
+        ),
+        RiskRole(
+            "utilisation",
+            "share of a credit limit in use (a ratio column)",
+            "credit utilisation",
+            HIGHER,
+            "mean",
+        ),
+        RiskRole(
+            "payment_ratio",
+            "payment as a share of the bill or of the minimum due (a ratio column)",
+            "payments as a share of the bill",
+            LOWER,
+            "mean",
+        ),
+        RiskRole(
+            "debt_to_income",
+            "debt divided by income (a ratio column)",
+            "debt-to-income",
+            HIGHER,
+            "mean",
+        ),
+        RiskRole(
+            "credit_score",
+            "bureau or internal credit score (higher = safer)",
+            "credit score",
+            LOWER,
+            "mean",
+            2.0,
+        ),
+        RiskRole(
+            "interest_rate",
+            "interest rate charged (the lender's price of the risk)",
+            "interest rate",
+            HIGHER,
+            "mean",
+        ),
+        RiskRole(
+            "loan_amount", "amount borrowed or applied for", "loan amount", HIGHER, "sum", 0.5
+        ),
+        RiskRole("term", "loan term or duration", "loan term", HIGHER, "mean", 0.5),
+        RiskRole("instalment", "periodic instalment due", "instalment", HIGHER, "sum", 0.5),
+        RiskRole("assets", "savings, deposits or property owned", "assets", LOWER, "sum", 0.5),
+        RiskRole(
+            "income",
+            "income as an amount, not its logarithm (any period, the same for every customer)",
+            "income",
+            LOWER,
+            "sum",
+            0.5,
+        ),
+        RiskRole(
+            "deposit_balance",
+            "money held on accounts (negative when overdrawn)",
+            "account balance",
+            LOWER,
+            "sum",
+        ),
+        RiskRole("debt", "outstanding debt", "debt", HIGHER, "sum", 0.5),
+        RiskRole(
+            "age_of_credit",
+            "length of the credit history",
+            "age of credit history",
+            LOWER,
+            "mean",
+            0.5,
+        ),
+        RiskRole(
+            "employment_length", "time in employment", "employment length", LOWER, "mean", 0.5
+        ),
+        RiskRole(
+            "balance", "amount owed on a credit line (a card balance)", "balance owed", None, "sum"
+        ),
+        RiskRole("limit", "credit limit granted", "credit limit", None, "sum"),
+        RiskRole("bill", "statement (bill) amount", "bill", None, "mean"),
+        RiskRole("payment", "amount paid", "payment", None, "mean"),
+        RiskRole("minimum_due", "minimum payment due", "minimum due", None, "mean"),
+        RiskRole(
+            "collateral_value",
+            "value of the goods or property the loan finances",
+            "collateral value",
+            None,
+            "sum",
+        ),
+        RiskRole("expenses", "regular living expenses", "expenses", None, "sum"),
+    )
+}
 
 
 class RiskFactorSpec(Strict):
@@ -30,7 +174,7 @@ class RiskFactorSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     label: str  # plain words used in reasons, e.g. "debt-to-income"
     sql: str  # e.g. "debt_to_income" or "balance_min / nullif(annual_income / 12, 0)"
-    direction: Literal["higher_is_riskier", "lower_is_riskier"] = "higher_is_riskier"
+    direction: Direction = "higher_is_riskier"
     weight: float = Field(default=1.0, gt=0)
     requires: list[str] = Field(default_factory=list)
     excluded_by: list[str] = Field(default_factory=list)
@@ -59,6 +203,9 @@ class RiskSettings(Strict):
 
     - `factors`: the declared risk factors; None uses the built-in library
       (`finintel.models.risk_factors.BUILTIN_FACTORS`).
+    - `roles`: feature column -> role (`ROLES`): what a column means, so the unsupervised
+      score uses it with the role's direction and derives ratios (balance / limit, payment /
+      bill, debt / income...) from the parts present. Several columns may share a role.
     - `exclude_columns`: feature columns never used by either mode (e.g. protected attributes).
     - `categorical_columns`: feature columns holding codes of unordered categories (e.g. from a
       value map in the config: loan purpose 1..10). The scorecard groups their categories by
@@ -83,6 +230,7 @@ class RiskSettings(Strict):
     enabled: bool = True
     mode: Literal["auto", "unsupervised", "supervised"] = "auto"
     factors: list[RiskFactorSpec] | None = None  # None: the built-in factor library
+    roles: dict[str, str] = Field(default_factory=dict)  # feature column -> role
     exclude_columns: list[str] = Field(default_factory=list)
     categorical_columns: list[str] = Field(default_factory=list)
     bands: list[RiskBand] = Field(default_factory=lambda: list(DEFAULT_BANDS))
@@ -100,6 +248,31 @@ class RiskSettings(Strict):
         cuts = [b.min_score for b in self.bands]
         if not cuts or cuts[0] != 0 or cuts != sorted(cuts) or len(set(cuts)) != len(cuts):
             raise ValueError("risk bands need strictly increasing min_score starting at 0")
+        return self
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({r for r in roles.values() if r not in ROLES})
+        if unknown:
+            raise ValueError(
+                f"unknown risk role(s) {', '.join(map(repr, unknown))}; "
+                f"the roles are: {', '.join(ROLES)}"
+            )
+        lowered = [c.lower() for c in roles]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("risk roles name a column twice (column names ignore case)")
+        return roles
+
+    @model_validator(mode="after")
+    def _roles_are_not_categories(self) -> RiskSettings:
+        coded = {c.lower() for c in self.categorical_columns}
+        both = [c for c in self.roles if c.lower() in coded]
+        if both:
+            raise ValueError(
+                f"column(s) {both} are categorical_columns (unordered codes) and cannot have a "
+                "risk role (a role orders the values)"
+            )
         return self
 
     @model_validator(mode="after")

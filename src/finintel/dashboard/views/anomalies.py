@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from finintel.dashboard import ui
+from finintel.dashboard import data, ui
 
 run_dir, summary = ui.open_run()
 anomalies = summary["anomalies"]
@@ -25,15 +25,19 @@ if anomalies.get("rule"):
 queue = anomalies.get("review_queue") or []
 st.subheader("Review queue")
 st.caption(f"The {ui.count(len(queue))} highest-scoring flagged customers; click a column to sort.")
-ui.table(queue)
+if data.risk_off_note(summary):  # no risk score: no risk band column
+    ui.table([{k: v for k, v in row.items() if k != "risk_band"} for row in queue])
+else:
+    ui.table(queue)
 
 if queue:
     ids = [str(row["customer_id"]) for row in queue]
     picked = st.selectbox("Review customer", ids, key="review_customer")
     row = queue[ids.index(picked)]
+    band = row.get("risk_band")
     st.markdown(
         f"**{picked}** · anomaly score {ui.score(row['anomaly_score'])} · "
-        f"{row.get('segment_name')} · risk band {row.get('risk_band')}"
+        f"{row.get('segment_name')}" + (f" · risk band {band}" if band is not None else "")
     )
     ui.show_reasons(row.get("anomaly_reasons"), "no reason recorded")
     st.markdown("**Transaction alerts of this customer**")

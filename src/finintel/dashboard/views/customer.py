@@ -24,18 +24,23 @@ if record is None:
     st.stop()
 
 st.subheader(f"Customer {record['customer_id']}")
-cols = st.columns(4)
-cols[0].metric("Risk score", ui.score(record["risk_score"]))
-cols[1].metric("Risk band", str(record["risk_band"]))
-cols[2].metric("Anomaly score", ui.score(record["anomaly_score"]))
-cols[3].metric("Segment", f"{record['segment_name']} ({record['segment_id']})")
+risk_off = data.risk_off_note(summary)
+cols = st.columns(2 if risk_off else 4)
+if not risk_off:
+    cols[0].metric("Risk score", ui.score(record["risk_score"]))
+    cols[1].metric("Risk band", str(record["risk_band"]))
+cols[-2].metric("Anomaly score", ui.score(record["anomaly_score"]))
+cols[-1].metric("Segment", f"{record['segment_name']} ({record['segment_id']})")
 pd_value = record.get("probability_of_default")
 if pd_value is not None and not (isinstance(pd_value, float) and math.isnan(pd_value)):
     st.metric("Probability of default", ui.share(pd_value))
 
-st.markdown(f"**Risk action:** {record.get('risk_action') or '-'}")
-st.markdown("**Why this risk score**")
-ui.show_reasons(record.get("risk_reasons"), "no factor stands out")
+if risk_off:
+    st.caption(risk_off)
+else:
+    st.markdown(f"**Risk action:** {record.get('risk_action') or '-'}")
+    st.markdown("**Why this risk score**")
+    ui.show_reasons(record.get("risk_reasons"), "no factor stands out")
 flagged = bool(record.get("is_anomaly"))
 st.markdown(f"**Anomaly:** {'flagged for review' if flagged else 'not flagged'}")
 ui.show_reasons(record.get("anomaly_reasons"), "no unusual behaviour stands out")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from finintel.dashboard import ui
+from finintel.dashboard import data, ui
 
 run_dir, summary = ui.open_run()
 overview = summary["overview"]
@@ -23,33 +23,38 @@ second = st.columns(3)
 second[0].metric("Anomalous customers", ui.count(overview.get("anomalies")))
 second[1].metric("Transaction alerts", ui.count(overview.get("transaction_alerts")))
 second[2].metric("Risk score", str(overview.get("risk_mode") or "-"))
+risk_off = data.risk_off_note(summary)
+if risk_off:
+    st.info(risk_off)
 
 st.subheader("Segments")
-ui.static_table(
-    [
-        {
-            "segment": item["segment_name"],
-            "customers": ui.count(item["size"]),
-            "share": ui.share(item["share"]),
-            "mean risk score": ui.score(item.get("mean_risk_score")),
-            "anomalous customers": ui.count(item.get("anomalies")),
-        }
-        for item in summary["segments"]["items"]
-    ]
-)
+segment_rows = []
+for item in summary["segments"]["items"]:
+    row = {
+        "segment": item["segment_name"],
+        "customers": ui.count(item["size"]),
+        "share": ui.share(item["share"]),
+        "mean risk score": ui.score(item.get("mean_risk_score")),
+        "anomalous customers": ui.count(item.get("anomalies")),
+    }
+    if risk_off:
+        del row["mean risk score"]
+    segment_rows.append(row)
+ui.static_table(segment_rows)
 
-st.subheader("Risk bands")
-ui.static_table(
-    [
-        {
-            "band": band["name"],
-            "customers": ui.count(band["customers"]),
-            "share": ui.share(band["share"]),
-            "action": band.get("action") or "-",
-        }
-        for band in summary["risk"]["bands"]
-    ]
-)
+if not risk_off:
+    st.subheader("Risk bands")
+    ui.static_table(
+        [
+            {
+                "band": band["name"],
+                "customers": ui.count(band["customers"]),
+                "share": ui.share(band["share"]),
+                "action": band.get("action") or "-",
+            }
+            for band in summary["risk"]["bands"]
+        ]
+    )
 
 quality = summary.get("data_quality") or {}
 st.subheader("Data quality")

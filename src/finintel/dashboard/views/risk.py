@@ -13,6 +13,10 @@ run_dir, summary = ui.open_run()
 risk = summary["risk"]
 
 st.title("Risk")
+risk_off = data.risk_off_note(summary)
+if risk_off:  # the page is not in the navigation then, but an old link may lead here
+    st.info(risk_off)
+    st.stop()
 mode = risk.get("mode")
 st.caption(
     "Supervised scorecard fitted on recorded defaults."

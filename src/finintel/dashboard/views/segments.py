@@ -18,11 +18,13 @@ if not items:
 by_label = {f"{item['segment_name']} (segment {item['segment_id']})": item for item in items}
 chosen = by_label[st.selectbox("Segment", list(by_label), key="segment")]
 
-cols = st.columns(4)
+risk_off = data.risk_off_note(summary)
+cols = st.columns(3 if risk_off else 4)
 cols[0].metric("Customers", ui.count(chosen["size"]))
 cols[1].metric("Share of customers", ui.share(chosen["share"]))
-cols[2].metric("Mean risk score", ui.score(chosen.get("mean_risk_score")))
-cols[3].metric("Anomalous customers", ui.count(chosen.get("anomalies")))
+cols[-1].metric("Anomalous customers", ui.count(chosen.get("anomalies")))
+if not risk_off:
+    cols[2].metric("Mean risk score", ui.score(chosen.get("mean_risk_score")))
 
 if chosen.get("description"):
     st.write(chosen["description"])
@@ -50,7 +52,8 @@ if profile:
 st.subheader("Members")
 members = data.segment_members(run_dir, int(chosen["segment_id"]))
 st.caption(
-    f"{ui.count(len(members))} of {ui.count(chosen['size'])} customers, riskiest first "
+    f"{ui.count(len(members))} of {ui.count(chosen['size'])} customers, "
+    f"{'most unusual' if risk_off else 'riskiest'} first "
     f"(at most {ui.count(data.MEMBERS_LIMIT)} shown; look one up on the Customer lookup page)."
 )
 ui.table(members)
