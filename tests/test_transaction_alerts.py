@@ -148,6 +148,8 @@ def test_deterministic_and_exact_round_trip(
 def test_kept_work_table_and_alerts_are_reused_only_for_the_same_inputs(
     con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    alerter.predict(TransactionTables(con))  # this alerter's last alerts are these inputs'
+
     builds: list[str] = []
     build = transaction_alerts._components_table
 
@@ -156,7 +158,9 @@ def test_kept_work_table_and_alerts_are_reused_only_for_the_same_inputs(
         build(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transaction_alerts, "_components_table", counting)
-    alerts(alerter, con, target="fresh")  # fitted without keeping: built here
+    # a loaded alerter has kept nothing: its first alerts are built here
+    alerts(TransactionAlerter.from_files(alerter.to_files()), con, target="fresh")
+    assert len(builds) == 1
     kept = TransactionAlerter(TransactionAlertSettings(), seed=0).fit(
         TransactionTables(con), keep_for_alerts=True
     )
