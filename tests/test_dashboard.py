@@ -213,15 +213,97 @@ def test_risk_view_shows_bands_actions_scorecard_and_cv(
     assert dict(zip(bands["band"], bands["customers"], strict=True)) == dict(counts)
     actions = {r["risk_band"]: r["risk_action"] for r in scored}
     assert dict(zip(bands["band"], bands["action"], strict=True)) == actions
-    assert [s.value for s in app.subheader][:4] == [
+    assert [s.value for s in app.subheader][:5] == [
         "Bands",
         "Distribution",
         "Scorecard",
+        "Candidate variables computed from several columns",
         "Cross-validation",
     ]
     shown = metrics(app)
     assert float(shown["roc auc"]) > 0.6
     assert shown["folds"] == "5"
+    # the bank's own ratios (no role declared): built-in, each with the columns it reads
+    risk = data.run_summary(run_dir)["risk"]
+    derived = app.dataframe[2].value
+    assert list(derived["name"]) == [d["name"] for d in risk["derived_variables"]]
+    assert set(derived["source"]) == {"built-in"} and set(derived["role"]) == {"-"}
+    assert list(derived["reads"]) == [", ".join(d["columns"]) for d in risk["derived_variables"]]
+    left_out = [e for e in app.expander if e.label.startswith("Factors left out")]
+    assert left_out and f"({len(risk['unavailable_factors'])})" in left_out[0].label
+
+
+def test_risk_factor_rows_show_role_source_and_columns() -> None:
+    risk = {
+        "factors": [
+            {
+                "name": "utilisation",
+                "label": "credit utilisation",
+                "source": "role",
+                "role": "bill / limit",
+                "columns": ["bill_1", "limit"],
+                "direction": "higher_is_riskier",
+                "weight": 1.0,
+                "weight_share": 0.5,
+                "median": 0.4,
+                "p95": 0.9,
+            },
+            {"name": "old", "label": "from an older run", "direction": "lower_is_riskier"},
+        ],
+        "derived_variables": [
+            {
+                "name": "payment_ratio",
+                "label": "payments",
+                "source": "role",
+                "role": "payment / bill",
+                "columns": ["bill_1", "paid_1"],
+                "used": False,
+            }
+        ],
+        "roles": [
+            {
+                "role": "bill",
+                "meaning": "statement (bill) amount",
+                "columns": ["bill_1"],
+                "declared": True,
+            },
+            {"role": "income", "meaning": None, "columns": ["annual_income"], "declared": False},
+        ],
+        "unavailable_factors": {"payment_ratio": 'declare [risk.roles] <column> = "payment"'},
+    }
+    rows = data.factor_rows(risk)
+    assert rows[0] == {
+        "factor": "credit utilisation",
+        "name": "utilisation",
+        "role": "bill / limit",
+        "source": "role",
+        "reads": "bill_1, limit",
+        "riskier when": "higher",
+        "weight": 1.0,
+        "weight share": 0.5,
+        "median": 0.4,
+        "p95": 0.9,
+    }
+    assert (rows[1]["role"], rows[1]["source"], rows[1]["reads"]) == ("-", "-", "-")
+    assert rows[1]["riskier when"] == "lower"
+    assert data.derived_variable_rows(risk) == [
+        {
+            "variable": "payments",
+            "name": "payment_ratio",
+            "role": "payment / bill",
+            "source": "role",
+            "reads": "bill_1, paid_1",
+            "in the scorecard": "no",
+        }
+    ]
+    assert [(r["role"], r["meaning"], r["from"]) for r in data.role_rows(risk)] == [
+        ("bill", "statement (bill) amount", "declared"),
+        ("income", "-", "canonical column"),
+    ]
+    assert data.unavailable_factor_rows(risk) == [
+        {"factor": "payment_ratio", "why": 'declare [risk.roles] <column> = "payment"'}
+    ]
+    assert data.factor_rows({}) == data.role_rows({}) == data.unavailable_factor_rows({}) == []
 
 
 def test_app_without_a_run_says_how_to_name_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,6 +350,49 @@ def test_a_run_without_its_report_is_a_finished_run(run_dir: Path) -> None:
     assert report["status"] == "pending" and "finintel report" in report["reason"]
     assert not RunLayout(run_dir).report_html.exists()
     assert require_finished_run(run_dir) == run_dir.resolve()
+
+
+# ---------------------------------------------------------------------- a credit table by roles
+
+
+@pytest.fixture(scope="module")
+def roles_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Card statements declared by role, without labels (an unsupervised score)."""
+    from test_report import write_card_statements  # the report's own credit table by roles
+
+    root = tmp_path_factory.mktemp("dashboard_roles")
+    cfg, base = load_config(write_card_statements(root / "data", seed=SEED)["roles"])
+    run_all(cfg.model_copy(update={"seed": SEED}), base, root / "run")
+    return root / "run"
+
+
+@pytest.mark.slow
+def test_risk_view_shows_each_factors_role_source_and_columns(
+    roles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RUN_DIR_ENV, str(roles_dir))
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT).run()
+    page(at, "risk")
+    subheaders = [s.value for s in at.subheader]
+    assert "Factors" in subheaders and "Columns by role" in subheaders
+    assert "Scorecard" not in subheaders
+    metrics_risk = json.loads((roles_dir / "metrics.json").read_text())["risk"]
+    factors = at.dataframe[1].value
+    assert list(factors.columns[:5]) == ["factor", "name", "role", "source", "reads"]
+    shown = {row["name"]: row for row in factors.to_dict("records")}
+    assert {name: (r["role"], r["source"], r["reads"]) for name, r in shown.items()} == {
+        f["name"]: (f["role"], f["source"], ", ".join(f["columns"]))
+        for f in metrics_risk["factors"]
+    }
+    assert shown["utilisation"]["role"] == "bill / limit"
+    roles = at.dataframe[2].value
+    assert list(roles["role"]) == ["arrears_status", "limit", "bill", "payment"]
+    assert set(roles["from"]) == {"declared"}
+    unavailable = metrics_risk["unavailable_factors"]
+    expander = next(e for e in at.expander if e.label.startswith("Factors left out"))
+    assert f"({len(unavailable)})" in expander.label
+    table = at.dataframe[3].value
+    assert dict(zip(table["factor"], table["why"], strict=True)) == unavailable
 
 
 # ---------------------------------------------------------------------- a run without risk

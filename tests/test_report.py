@@ -139,6 +139,77 @@ def _scored(run: Run, *columns: str) -> dict[str, np.ndarray]:
 
 ALL_RUNS = ["full_run", "labelled_run", "customer_run"]
 
+# ---------------------------------------------------------------------- a credit table by roles
+
+CARD_MONTHS = 3
+CARD_ROLES = {
+    "limit_bal": "limit",
+    "pay_0": "arrears_status",
+    **{f"bill_amt{m}": "bill" for m in range(1, CARD_MONTHS + 1)},
+    **{f"pay_amt{m}": "payment" for m in range(1, CARD_MONTHS + 1)},
+}
+
+
+def write_card_statements(folder: Path, customers: int = 600, seed: int = SEED) -> dict[str, Path]:
+    """Card statements (a limit, monthly bills and payments, a repayment status) with default
+    outcomes, and two configs declaring the columns by role: one without labels (`roles`, an
+    unsupervised score) and one with them (`labelled`, a scorecard)."""
+    rng = np.random.default_rng(seed)
+    limit = np.round(rng.lognormal(np.log(5000), 0.7, customers), -2)
+    use = rng.beta(2.0, 3.0, customers)
+    paid = rng.beta(2.0, 2.0, customers)
+    shape = (customers, CARD_MONTHS)
+    bills = limit[:, None] * np.clip(use[:, None] + rng.normal(0, 0.05, shape), 0, None)
+    payments = bills * np.clip(paid[:, None] + rng.normal(0, 0.05, shape), 0, None)
+    status = rng.poisson(0.4 + 1.5 * use)
+    logit = -1.5 + 5.0 * (use - 0.4) - 2.5 * (paid - 0.5) + 0.4 * status
+    defaulted = rng.random(customers) < 1 / (1 + np.exp(-logit))
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = [*CARD_ROLES]
+    lines = [",".join(("customer_id", *columns, "defaulted"))]
+    for i in range(customers):
+        values = [limit[i], status[i], *bills[i], *payments[i]]
+        numbers = ",".join(f"{v:.2f}" for v in values)
+        lines.append(f"S{i:04d},{numbers},{int(defaulted[i])}")
+    (folder / "cards.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    extras = "".join(f'{c} = "{c}"\n' for c in columns)
+    roles = "".join(f'{c} = "{r}"\n' for c, r in CARD_ROLES.items())
+    mapping = (
+        f'[customers]\npath = "cards.csv"\n[customers.extra_columns]\n{extras}'
+        f"[risk]\ncv_repeats = 1\ncv_folds = 3\n[risk.roles]\n{roles}"
+    )
+    labels = '[labels]\npath = "cards.csv"\n[labels.columns]\ndefaulted = "defaulted"\n'
+    configs = {"roles": folder / "roles.toml", "labelled": folder / "labelled.toml"}
+    configs["roles"].write_text(mapping, encoding="utf-8")
+    configs["labelled"].write_text(mapping + labels, encoding="utf-8")
+    return configs
+
+
+@pytest.fixture(scope="module")
+def card_configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_card_statements(tmp_path_factory.mktemp("cards"))
+
+
+def _config_run(base: Path, config: Path) -> Run:
+    cfg, folder = load_config(config)
+    out = base / "run"
+    run_all(cfg.model_copy(update={"seed": SEED}), folder, out)
+    return Run(out, build_report(out))
+
+
+@pytest.fixture(scope="module")
+def roles_run(card_configs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Card statements declared by role, without labels: the composite reads the roles."""
+    return _config_run(tmp_path_factory.mktemp("roles"), card_configs["roles"])
+
+
+@pytest.fixture(scope="module")
+def roles_labelled_run(
+    card_configs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Run:
+    """The same statements with default outcomes: the scorecard gets the role ratios."""
+    return _config_run(tmp_path_factory.mktemp("roles_labelled"), card_configs["labelled"])
+
 
 @pytest.fixture(params=ALL_RUNS)
 def any_run(request: pytest.FixtureRequest) -> Run:
@@ -423,6 +494,116 @@ def test_unsupervised_and_supervised_risk_sections(full_run: Run, labelled_run: 
     html = _html(labelled_run)
     assert "Cross-validated performance" in html and "Scorecard" in html
     assert f"{supervised['cv']['roc_auc']:.3f}" in html
+
+
+def _table_rows(html: str, table_id: str) -> list[list[str]]:
+    """The cells (tags removed) of every row of the HTML table with that id, header first."""
+    found = re.search(rf'<table id="{table_id}">(.*?)</table>', html, re.S)
+    assert found, f"no table {table_id}"
+    rows = re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S)
+    return [
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in rows
+    ]
+
+
+@pytest.mark.slow
+def test_risk_factors_show_their_role_source_and_columns(roles_run: Run) -> None:
+    metrics = json.loads((roles_run.out / "metrics.json").read_text())["risk"]
+    risk = load_summary(roles_run.out)["risk"]
+    assert risk["mode"] == "unsupervised"
+    by_name = {f["name"]: f for f in risk["factors"]}
+    assert {name: (f["source"], f["role"], f["columns"]) for name, f in by_name.items()} == {
+        f["name"]: (f["source"], f["role"], f["columns"]) for f in metrics["factors"]
+    }
+    bills = [f"bill_amt{m}" for m in range(1, CARD_MONTHS + 1)]
+    payments = [f"pay_amt{m}" for m in range(1, CARD_MONTHS + 1)]
+    assert (by_name["utilisation"]["source"], by_name["utilisation"]["role"]) == (
+        "role",
+        "bill / limit",
+    )
+    assert by_name["utilisation"]["columns"] == sorted([*bills, "limit_bal"])
+    assert by_name["payment_ratio"]["columns"] == sorted([*bills, *payments])
+    assert by_name["arrears_status"]["columns"] == ["pay_0"]
+    assert risk["unavailable_factors"] == metrics["unavailable_factors"]
+    assert risk["unavailable_factors"]["payment_to_minimum_due"] == (
+        "payment_to_minimum_due needs a minimum_due column: declare one with [risk.roles] "
+        '<column> = "minimum_due"'
+    )
+    assert [(r["role"], r["columns"], r["declared"]) for r in risk["roles"]] == [
+        ("arrears_status", ["pay_0"], True),
+        ("limit", ["limit_bal"], True),
+        ("bill", bills, True),
+        ("payment", payments, True),
+    ]
+    html = _html(roles_run)
+    factors = _table_rows(html, "risk-factors")
+    assert factors[0][:4] == ["factor", "role", "source", "reads"]
+    shown = {row[0]: row[1:4] for row in factors[1:]}
+    assert shown["credit utilisation (utilisation)"] == [
+        "bill / limit",
+        "role",
+        ", ".join(sorted([*bills, "limit_bal"])),
+    ]
+    assert len(factors) == len(risk["factors"]) + 1
+    roles = _table_rows(html, "risk-roles")
+    assert roles[1][0] == "arrears_status" and roles[1][2:] == ["pay_0", "declared"]
+    assert 'id="risk-unavailable"' in html
+    for name, why in risk["unavailable_factors"].items():
+        assert f'<td>{escape(name)}</td><td class="reason">{escape(why)}</td>' in html
+
+
+@pytest.mark.slow
+def test_scorecard_candidates_from_roles_are_reported(roles_labelled_run: Run) -> None:
+    metrics = json.loads((roles_labelled_run.out / "metrics.json").read_text())["risk"]
+    risk = load_summary(roles_labelled_run.out)["risk"]
+    assert risk["mode"] == "supervised" and "factors" not in risk
+    derived = {d["name"]: d for d in risk["derived_variables"]}
+    assert derived["utilisation"]["role"] == "bill / limit"
+    assert derived["utilisation"]["source"] == "role"
+    assert derived["utilisation"]["used"] is True
+    assert "utilisation" in {row["variable"] for row in risk["scorecard"]}
+    assert [d["used"] for d in risk["derived_variables"]] == [
+        d["used"] for d in metrics["derived_variables"]
+    ]
+    assert risk["unavailable_factors"] == metrics["unavailable_factors"]
+    assert {r["role"] for r in risk["roles"]} == {"arrears_status", "limit", "bill", "payment"}
+    html = _html(roles_labelled_run)
+    rows = _table_rows(html, "risk-derived")
+    assert rows[0] == ["variable", "role", "source", "reads", "in the scorecard"]
+    assert rows[1][:3] == ["credit utilisation (utilisation)", "bill / limit", "role"]
+    assert rows[1][4] == "yes"
+    assert 'id="risk-roles"' in html and 'id="risk-unavailable"' in html
+    assert 'id="risk-factors"' not in html
+
+
+@pytest.mark.slow
+def test_a_bank_without_declared_roles_lists_no_role_table(full_run: Run) -> None:
+    risk = load_summary(full_run.out)["risk"]
+    # the canonical parts (annual income, ...) are known, but no role was declared
+    assert risk["roles"] == []
+    assert all(f["source"] == "built-in" and f["role"] is None for f in risk["factors"])
+    assert all(f["columns"] for f in risk["factors"])
+    html = _html(full_run)
+    assert 'id="risk-roles"' not in html and 'id="risk-unavailable"' in html
+    assert _table_rows(html, "risk-factors")[1][1:3] == ["-", "built-in"]
+
+
+@pytest.mark.slow
+def test_an_older_summary_without_roles_still_renders(full_run: Run, labelled_run: Run) -> None:
+    for run in (full_run, labelled_run):
+        summary = json.loads((run.out / SUMMARY_FILE).read_text())
+        risk = summary["risk"]
+        for key in ("roles", "unavailable_factors", "derived_variables"):
+            risk.pop(key, None)
+        for factor in risk.get("factors", []):
+            for key in ("role", "source", "columns"):
+                factor.pop(key)
+        html = render_report(cast(Summary, summary), run.out)
+        assert 'id="risk"' in html and 'id="risk-roles"' not in html
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from finintel.models.base import STATE_FILE
 from finintel.models.frame import FeatureFrame
 from finintel.models.risk import fit_risk, load_risk
 from finintel.models.risk_base import RiskScores
-from finintel.models.scorecard import SCORECARD_FILE, ScorecardRisk, _bin, cv_repeats
+from finintel.models.scorecard import SCORECARD_FILE, ScorecardRisk, _bin, _candidates, cv_repeats
 from finintel.settings.risk import RiskSettings
 
 # A few behaviour columns keep the fits fast; the ratios come from the factor library.
@@ -325,3 +325,105 @@ def test_categorical_settings_are_checked(
     fake = np.isin(frame.column("purpose_code"), [2.0, 4.0]).astype(float)
     with pytest.raises(ConfigError, match="computed from the inputs: purpose code"):
         fit_risk(frame, fake, CATEGORICAL, seed=0)
+
+
+# ------------------------------------------------------------------------- factors by role
+
+MONTHS = 3
+CARD_ROLES = {
+    "limit_bal": "limit",
+    **{f"bill_amt{m}": "bill" for m in range(1, MONTHS + 1)},
+    **{f"pay_amt{m}": "payment" for m in range(1, MONTHS + 1)},
+}
+
+
+def card_statements(n: int = 2000, seed: int = 23) -> tuple[FeatureFrame, np.ndarray]:
+    """Card statements whose defaults follow the share of the limit in use and the share of
+    the bill paid: limits vary widely, so no bill, payment or limit column alone shows it."""
+    rng = np.random.default_rng(seed)
+    limit = np.round(rng.lognormal(np.log(5000), 0.7, n), -2)
+    use = rng.beta(2.0, 3.0, n)
+    paid = rng.beta(2.0, 2.0, n)
+    bills = limit[:, None] * np.clip(use[:, None] + rng.normal(0, 0.05, (n, MONTHS)), 0, None)
+    payments = bills * np.clip(paid[:, None] + rng.normal(0, 0.05, (n, MONTHS)), 0, None)
+    age = rng.integers(21, 70, n).astype(float)
+    logit = -1.6 + 5.0 * (use - 0.4) - 2.5 * (paid - 0.5)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    columns = ("limit_bal", *sorted(set(CARD_ROLES) - {"limit_bal"}), "age")
+    ids = np.array([f"K{i:05d}" for i in range(n)], dtype=object)
+    return FeatureFrame(ids, columns, np.column_stack([limit, bills, payments, age])), y
+
+
+@pytest.mark.slow
+def test_role_derived_ratios_are_scorecard_candidates() -> None:
+    frame, y = card_statements()
+    settings = RiskSettings(roles=CARD_ROLES, cv_repeats=1)
+    model = fit_risk(frame, y, settings, seed=23)
+    without = fit_risk(frame, y, RiskSettings(cv_repeats=1), seed=23)
+    m = model.metrics_
+    assert m["candidate_variables"] == len(frame.columns) + 2
+    assert {"utilisation", "payment_ratio"} <= set(m["variables_used"])
+    ivs = {r["variable"]: r["iv"] for r in m["scorecard"]}
+    assert max(ivs, key=ivs.__getitem__) == "utilisation"
+    bills = [f"bill_amt{k}" for k in range(1, MONTHS + 1)]
+    payments = [f"pay_amt{k}" for k in range(1, MONTHS + 1)]
+    derived = {d["name"]: d for d in m["derived_variables"]}
+    assert derived["utilisation"] == {
+        "name": "utilisation",
+        "label": "credit utilisation",
+        "sql": derived["utilisation"]["sql"],
+        "source": "role",
+        "role": "bill / limit",
+        "columns": sorted([*bills, "limit_bal"]),
+        "used": True,
+    }
+    assert derived["payment_ratio"]["role"] == "payment / bill"
+    assert derived["payment_ratio"]["columns"] == sorted([*bills, *payments])
+    assert m["roles"]["columns_by_role"] == {
+        "bill": bills,
+        "limit": ["limit_bal"],
+        "payment": payments,
+    }
+    assert {"limit_bal", *bills} <= set(m["columns_used"])
+    # without the roles no variable shows the share of the limit in use
+    assert "utilisation" not in without.metrics_["variables_used"]
+    assert without.metrics_["derived_variables"] == []
+    # measured at this seed: 0.753 with the roles, 0.642 without (seeds 1003-1019: +0.05 to +0.15)
+    cv, cv_without = m["cross_validation"], without.metrics_["cross_validation"]
+    assert cv["roc_auc"] > cv_without["roc_auc"] + 0.03, (cv["roc_auc"], cv_without["roc_auc"])
+    # the ratio speaks in the reasons, and the stored model computes it again from the JSON
+    scores = model.predict(frame)
+    assert any("credit utilisation" in r for r in scores.risk_reasons)
+    assert_same(scores, load_risk(model.to_files()).predict(frame))
+
+
+def test_derived_candidates_keep_apart_from_columns_of_the_same_name() -> None:
+    frame, _ = card_statements(200, seed=24)
+    limit, bill = frame.column("limit_bal"), frame.column("bill_amt1")
+    settings = RiskSettings(roles={"limit_bal": "limit", "bill_amt1": "bill"})
+    # a column holding the ratio itself: the derived variable would repeat it
+    same = FeatureFrame(
+        frame.ids, (*frame.columns, "utilisation"), np.column_stack([frame.values, bill / limit])
+    )
+    candidates = _candidates(same, settings)
+    names = [v.name for v in candidates.variables]
+    assert names.count("utilisation") == 1 and "utilisation_factor" not in names
+    assert candidates.unavailable["utilisation"] == (
+        "the same values as the feature column utilisation"
+    )
+    # a column of that name measuring something else: the derived variable is renamed
+    other = FeatureFrame(
+        frame.ids, (*frame.columns, "utilisation"), np.column_stack([frame.values, limit])
+    )
+    candidates = _candidates(other, settings)
+    j = [v.name for v in candidates.variables].index("utilisation_factor")
+    assert np.allclose(candidates.values[:, j], bill / limit)
+    assert candidates.derived[0]["name"] == "utilisation_factor"
+    assert candidates.derived[0]["columns"] == ["bill_amt1", "limit_bal"]
+    # a ratio with one part says which role is missing; a declared column must exist
+    lone = _candidates(frame, RiskSettings(roles={"bill_amt1": "bill"}))
+    assert lone.derived == [] and lone.unavailable["utilisation"].startswith(
+        "utilisation needs a limit column"
+    )
+    with pytest.raises(ConfigError, match="risk roles name column"):
+        _candidates(frame, RiskSettings(roles={"limit_amount": "limit"}))

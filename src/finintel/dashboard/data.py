@@ -11,7 +11,9 @@ environment variable `FININTEL_RUN_DIR`.
 
 A run without a risk score has no risk columns: the queries then leave them out (segment
 members come most unusual first instead of riskiest first, the risk histogram is empty), and
-`risk_off_note` gives the summary's one sentence why.
+`risk_off_note` gives the summary's one sentence why. `factor_rows`, `derived_variable_rows`,
+`role_rows` and `unavailable_factor_rows` lay the summary's risk factors out as the risk page
+shows them (the same columns as the report's tables).
 
 Example:
     >>> summary = run_summary(Path("out/run"))  # doctest: +SKIP
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +91,83 @@ def risk_off_note(summary: Summary) -> str | None:
     note = str(risk.get("off_note") or "Risk scoring is off for this run.")
     hint = risk.get("off_hint")
     return f"{note} {hint}" if hint else note
+
+
+def factor_rows(risk: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The composite's factors as the risk page lists them: where each comes from (source and
+    role) and the columns it reads, then its direction, weight and typical values.
+
+    Example:
+        >>> factor_rows({"factors": [{"name": "utilisation", "label": "credit utilisation",
+        ...     "source": "role", "role": "bill / limit", "columns": ["bill", "limit"],
+        ...     "direction": "higher_is_riskier", "weight": 1.0, "weight_share": 0.5,
+        ...     "median": 0.4, "p95": 0.9}]})[0]["reads"]
+        'bill, limit'
+    """
+    return [
+        {
+            "factor": f.get("label"),
+            "name": f.get("name"),
+            "role": f.get("role") or "-",
+            "source": f.get("source") or "-",
+            "reads": _joined(f.get("columns")),
+            "riskier when": _riskier_when(f.get("direction")),
+            "weight": f.get("weight"),
+            "weight share": f.get("weight_share"),
+            "median": f.get("median"),
+            "p95": f.get("p95"),
+        }
+        for f in risk.get("factors") or []
+    ]
+
+
+def derived_variable_rows(risk: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The scorecard's candidates computed from several columns, and whether each entered it."""
+    return [
+        {
+            "variable": d.get("label"),
+            "name": d.get("name"),
+            "role": d.get("role") or "-",
+            "source": d.get("source") or "-",
+            "reads": _joined(d.get("columns")),
+            "in the scorecard": "yes" if d.get("used") else "no",
+        }
+        for d in risk.get("derived_variables") or []
+    ]
+
+
+def role_rows(risk: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The columns read per role, declared or a canonical column standing in for a part."""
+    return [
+        {
+            "role": r.get("role"),
+            "meaning": r.get("meaning") or "-",
+            "columns": _joined(r.get("columns")),
+            "from": "declared" if r.get("declared") else "canonical column",
+        }
+        for r in risk.get("roles") or []
+    ]
+
+
+def unavailable_factor_rows(risk: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The factors left out with why, which says what column or role would enable each.
+
+    Example:
+        >>> unavailable_factor_rows({"unavailable_factors": {"utilisation": "needs a limit"}})
+        [{'factor': 'utilisation', 'why': 'needs a limit'}]
+    """
+    return [
+        {"factor": str(name), "why": str(why)}
+        for name, why in (risk.get("unavailable_factors") or {}).items()
+    ]
+
+
+def _joined(columns: Any) -> str:
+    return ", ".join(str(c) for c in columns or []) or "-"
+
+
+def _riskier_when(direction: Any) -> str:
+    return {"higher_is_riskier": "higher", "lower_is_riskier": "lower"}.get(str(direction), "-")
 
 
 def shown_run_has_risk() -> bool:

@@ -3,8 +3,12 @@
 Trained only on labelled customers (label 1 = defaulted, 0 = not; NaN = unlabelled), then every
 customer is scored. The steps, all refitted inside every cross-validation fold:
 
-1. Candidate variables: every feature column (minus `exclude_columns`) plus the factor-library
-   ratios the data supports (e.g. lowest balance in months of income).
+1. Candidate variables: every feature column (minus `exclude_columns`) plus the risk factors
+   of `risk_factors.factor_library` that are more than one column: the built-in ratios the data
+   supports (e.g. lowest balance in months of income) and the factors of the roles declared in
+   `[risk.roles]` (ratios such as utilisation = bill / limit, and several columns of one role
+   aggregated per customer). A derived variable whose name is a feature column is left out
+   when it holds the same values, else it is named `<name>_factor`.
 2. Optimal binning of each variable (optbinning): numbers into bins whose default rate rises,
    falls, or has one peak or valley (`bin_trend`); the codes of `categorical_columns` into
    groups of categories with similar default rates. Weight of evidence (WoE = ln(share of
@@ -56,8 +60,13 @@ from finintel.models.risk_base import (
     reason_strings,
     score_summary,
 )
-from finintel.models.risk_factors import BUILTIN_FACTORS, bare_column, evaluate_factors
-from finintel.settings.risk import RiskFactorSpec, RiskSettings
+from finintel.models.risk_factors import (
+    FactorLibrary,
+    bare_column,
+    evaluate_factors,
+    factor_library,
+)
+from finintel.settings.risk import ROLES, RiskFactorSpec, RiskSettings
 
 SCORECARD_FILE = "risk_scorecard.csv"
 # Points scaling of the scorecard table: 600 points at odds 50:1 (good:bad), 20 points double
@@ -73,6 +82,8 @@ UNSEEN_WOE = 0.0
 # are where one split's luck moves the estimate; large ones would pay 3x the fitting time).
 AUTO_REPEATS = 3
 AUTO_REPEATS_MAX_ROWS = 20_000
+# A derived variable named like a feature column (with other values) gets this suffix.
+CLASH_SUFFIX = "_factor"
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,8 @@ class ScorecardRisk(RiskModel):
         self, frame: FeatureFrame, labels: FloatArray, value_labels: ValueLabels | None = None
     ) -> Self:
         y_all = _check_labels(labels, len(frame), self.settings)
-        variables, values = _candidates(frame, self.settings)
+        candidates = _candidates(frame, self.settings)
+        variables, values = candidates.variables, candidates.values
         names = [v.name for v in variables]
         labelled = np.flatnonzero(np.isfinite(y_all))
         train = _sample(labelled, y_all, self.settings.max_train_rows, self.seed)
@@ -202,7 +214,7 @@ class ScorecardRisk(RiskModel):
         self.columns_ = _columns_read(self.variables_, frame.columns)
         self.value_labels_ = labels_for(value_labels, self.columns_)
         scores = self._predict(frame)
-        self.metrics_ = self._metrics(frame, y_all, train, cv, scores, variables)
+        self.metrics_ = self._metrics(frame, y_all, train, cv, scores, candidates)
         return self
 
     def _metrics(
@@ -212,10 +224,11 @@ class ScorecardRisk(RiskModel):
         train: npt.NDArray[np.intp],
         cv: dict[str, Any],
         scores: RiskScores,
-        variables: list[Variable],
+        candidates: Candidates,
     ) -> dict[str, Any]:
         labelled = np.isfinite(y_all)
         bads = int(np.nansum(y_all))
+        used = {b.name for b in self.card_.bins}
         return {
             "mode": self.mode,
             "customers": len(frame),
@@ -225,7 +238,10 @@ class ScorecardRisk(RiskModel):
             "goods": int(labelled.sum()) - bads,
             "bad_rate": round(bads / int(labelled.sum()), 6),
             "trained_on": len(train),
-            "candidate_variables": len(variables),
+            "candidate_variables": len(candidates.variables),
+            "derived_variables": [{**d, "used": d["name"] in used} for d in candidates.derived],
+            "roles": roles_record(candidates.library, self.settings),
+            "unavailable_factors": dict(sorted(candidates.unavailable.items())),
             "variables_used": [b.name for b in self.card_.bins],
             "categorical_variables": [b.name for b in self.card_.bins if b.categorical],
             "columns_used": self.columns_,
@@ -433,27 +449,86 @@ def _refuse_leakage(
 # ---------------------------------------------------------------------------- variables
 
 
-def _candidates(frame: FeatureFrame, settings: RiskSettings) -> tuple[list[Variable], FloatArray]:
-    """Feature columns plus the factor expressions that are more than one column."""
+@dataclass(frozen=True)
+class Candidates:
+    """The scorecard's candidate variables and their values (`values[:, j]` is
+    `variables[j]`), what each derived variable is (`derived`: name, label, sql, source,
+    role, columns), the factor library they came from, and the factors left out with why."""
+
+    variables: list[Variable]
+    values: FloatArray
+    derived: list[dict[str, Any]]
+    library: FactorLibrary
+    unavailable: dict[str, str]
+
+
+def _candidates(frame: FeatureFrame, settings: RiskSettings) -> Candidates:
+    """Feature columns plus the factors of the library that are more than one column.
+
+    The factors are those of `factor_library` (built-in or declared factors and the factors of
+    `[risk.roles]`); a factor that is one column alone is that column, already a candidate.
+    """
+    _check_categorical(frame, settings)
     excluded = set(settings.exclude_columns)
+    variables = [Variable(c, feature_label(c), c, None) for c in frame.columns if c not in excluded]
+    library = factor_library(frame.columns, settings)
+    expressions = [s for s in library.specs if bare_column(s) is None]
+    # a ratio over category codes means nothing: such expressions are left out
+    evaluated = evaluate_factors(
+        frame, expressions, [*settings.exclude_columns, *settings.categorical_columns]
+    )
+    unavailable = {**library.unavailable, **evaluated.unavailable}
+    columns = [frame.columns.index(v.column) for v in variables if v.column is not None]
+    kept: list[int] = []
+    derived: list[dict[str, Any]] = []
+    default_source = "settings" if settings.factors is not None else "built-in"
+    for j, spec in enumerate(evaluated.specs):
+        name = spec.name
+        if name in frame.columns:
+            if _same_values(frame.column(name), evaluated.values[:, j]):
+                unavailable[name] = f"the same values as the feature column {name}"
+                continue
+            name += CLASH_SUFFIX
+        role = library.roles.get(spec.name)
+        variables.append(Variable(name, spec.label, None, spec.sql))
+        kept.append(j)
+        derived.append(
+            {
+                "name": name,
+                "label": spec.label,
+                "sql": spec.sql,
+                "source": "role" if role else default_source,
+                "role": role,
+                "columns": _columns_read([variables[-1]], frame.columns),
+            }
+        )
+    values = np.hstack([frame.values[:, columns], evaluated.values[:, kept]])
+    return Candidates(variables, values, derived, library, unavailable)
+
+
+def _check_categorical(frame: FeatureFrame, settings: RiskSettings) -> None:
     absent = [c for c in settings.categorical_columns if c not in frame.columns]
     if absent:
         raise ConfigError(
             f"risk categorical_columns {absent} are not feature columns of this data "
             f"(its columns: {', '.join(frame.columns)})"
         )
-    variables = [Variable(c, feature_label(c), c, None) for c in frame.columns if c not in excluded]
-    declared = list(settings.factors) if settings.factors is not None else BUILTIN_FACTORS
-    expressions = [s for s in declared if bare_column(s) is None]
-    # a ratio over category codes means nothing: such expressions are left out
-    evaluated = evaluate_factors(
-        frame, expressions, [*settings.exclude_columns, *settings.categorical_columns]
-    )
-    for spec in evaluated.specs:
-        variables.append(Variable(spec.name, spec.label, None, spec.sql))
-    columns = [frame.columns.index(v.column) for v in variables if v.column is not None]
-    values = np.hstack([frame.values[:, columns], evaluated.values])
-    return variables, values
+
+
+def _same_values(a: FloatArray, b: FloatArray) -> bool:
+    """Whether two columns hold the same values (missing in the same rows)."""
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+def roles_record(library: FactorLibrary, settings: RiskSettings) -> dict[str, Any]:
+    """The roles as the metrics record them: declared, columns read per role, canonical
+    columns used as parts, and the roles nothing was declared for (as the composite's)."""
+    return {
+        "declared": dict(settings.roles),
+        "columns_by_role": {r: list(c) for r, c in sorted(library.role_columns.items())},
+        "canonical_parts": dict(sorted(library.implicit.items())),
+        "not_declared": [r for r in ROLES if r not in settings.roles.values()],
+    }
 
 
 def _variable_values(frame: FeatureFrame, variables: Sequence[Variable]) -> FloatArray:

@@ -179,13 +179,42 @@ class LabelCounts(TypedDict):
 
 
 class RiskFactor(TypedDict):
+    """One factor of the unsupervised composite: where it comes from (`source`: built-in,
+    settings or role), the role it stands for (`"bill / limit"` for a ratio; None for a
+    factor that is not a role's) and the feature columns it reads."""
+
     name: str | None
     label: str | None
+    source: str | None
+    role: str | None
+    columns: list[str]
     weight: float | None
     weight_share: float | None
     direction: str | None
     median: float | None
     p95: float | None
+
+
+class DerivedVariable(TypedDict):
+    """A scorecard candidate computed from several columns (a ratio, a role's columns
+    aggregated), with where it comes from and whether it entered the scorecard."""
+
+    name: str | None
+    label: str | None
+    source: str | None
+    role: str | None
+    columns: list[str]
+    used: bool
+
+
+class RoleColumns(TypedDict):
+    """The columns read for one role: declared in `[risk.roles]`, or a canonical column
+    standing in for an undeclared part of a ratio (`declared` False)."""
+
+    role: str
+    meaning: str | None
+    columns: list[str]
+    declared: bool
 
 
 class Risk(TypedDict):
@@ -200,9 +229,13 @@ class Risk(TypedDict):
     labels: NotRequired[LabelCounts]
     mean_probability_of_default: NotRequired[float | None]
     calibration: NotRequired[dict[str, Any] | None]
+    derived_variables: NotRequired[list[DerivedVariable]]
     # unsupervised (composite) runs
     factors: NotRequired[list[RiskFactor]]
+    # both modes: the factors left out, each with what would enable it, and the columns
+    # read per role (empty without roles and canonical ratio parts)
     unavailable_factors: NotRequired[dict[str, str]]
+    roles: NotRequired[list[RoleColumns]]
     # runs without a risk score (mode "off"): one sentence why, and how to silence the warning
     # of an automatic skip (None when risk scoring was switched off in the config)
     off_note: NotRequired[str]
@@ -396,11 +429,35 @@ class SegmentMetrics(TypedDict, total=False):
 class FactorMetrics(TypedDict, total=False):
     name: str
     label: str
+    sql: str
+    source: str
+    role: str | None
+    columns: list[str]
     weight: float
     weight_share: float
     direction: str
     median: float
     p95: float
+
+
+class DerivedVariableMetrics(TypedDict, total=False):
+    name: str
+    label: str
+    sql: str
+    source: str
+    role: str | None
+    columns: list[str]
+    used: bool
+
+
+class RolesMetrics(TypedDict, total=False):
+    """metrics.json `risk.roles`: declared roles, columns read per role, the canonical
+    columns used as ratio parts, and the roles nothing was declared for."""
+
+    declared: dict[str, str]
+    columns_by_role: dict[str, list[str]]
+    canonical_parts: dict[str, str]
+    not_declared: list[str]
 
 
 class CrossValidationMetrics(TypedDict, total=False):
@@ -431,8 +488,11 @@ class RiskMetrics(TypedDict, total=False):
     bad_rate: float
     mean_probability_of_default: float
     calibration: dict[str, Any]
+    factor_source: str
     factors: list[FactorMetrics]
+    derived_variables: list[DerivedVariableMetrics]
     unavailable_factors: dict[str, str]
+    roles: RolesMetrics
 
 
 class ThresholdMetrics(TypedDict, total=False):

@@ -52,6 +52,7 @@ from finintel.report.shapes import (
     CrossValidation,
     CrossValidationMetrics,
     DataQuality,
+    DerivedVariable,
     FeaturesInfo,
     KRow,
     Manifest,
@@ -61,6 +62,10 @@ from finintel.report.shapes import (
     Risk,
     RiskBand,
     RiskCustomer,
+    RiskFactor,
+    RiskMetrics,
+    RoleColumns,
+    RolesMetrics,
     RuleCount,
     RunConfig,
     RunMetrics,
@@ -78,6 +83,7 @@ from finintel.run_layout import (
     SUMMARY_JSON,
     RunLayout,
 )
+from finintel.settings.risk import ROLES
 from finintel.sql import quote_literal
 from finintel.writers import atomic_path
 
@@ -493,21 +499,80 @@ def _risk(
         }
         result["mean_probability_of_default"] = risk_metrics.get("mean_probability_of_default")
         result["calibration"] = risk_metrics.get("calibration")
+        result["derived_variables"] = _derived_variables(risk_metrics)
     else:
-        result["factors"] = [
-            {
-                "name": f.get("name"),
-                "label": f.get("label"),
-                "weight": f.get("weight"),
-                "weight_share": f.get("weight_share"),
-                "direction": f.get("direction"),
-                "median": f.get("median"),
-                "p95": f.get("p95"),
-            }
-            for f in risk_metrics.get("factors") or []
-        ]
-        result["unavailable_factors"] = risk_metrics.get("unavailable_factors") or {}
+        result["factors"] = _factors(risk_metrics)
+    result["unavailable_factors"] = dict(risk_metrics.get("unavailable_factors") or {})
+    by_role = [*result.get("factors", []), *result.get("derived_variables", [])]
+    read = {c for f in by_role if f["role"] for c in f["columns"]}
+    result["roles"] = _role_columns(risk_metrics.get("roles") or {}, read)
     return result
+
+
+def _factors(risk_metrics: RiskMetrics) -> list[RiskFactor]:
+    """The composite's factors with their source, role and the columns they read."""
+    default_source = risk_metrics.get("factor_source")  # runs from before the roles
+    return [
+        {
+            "name": f.get("name"),
+            "label": f.get("label"),
+            "source": f.get("source", default_source),
+            "role": f.get("role"),
+            "columns": list(f.get("columns") or []),
+            "weight": f.get("weight"),
+            "weight_share": f.get("weight_share"),
+            "direction": f.get("direction"),
+            "median": f.get("median"),
+            "p95": f.get("p95"),
+        }
+        for f in risk_metrics.get("factors") or []
+    ]
+
+
+def _derived_variables(risk_metrics: RiskMetrics) -> list[DerivedVariable]:
+    """The scorecard's candidates computed from several columns (ratios, a role's columns)."""
+    return [
+        {
+            "name": d.get("name"),
+            "label": d.get("label"),
+            "source": d.get("source"),
+            "role": d.get("role"),
+            "columns": list(d.get("columns") or []),
+            "used": bool(d.get("used")),
+        }
+        for d in risk_metrics.get("derived_variables") or []
+    ]
+
+
+def _role_columns(roles: RolesMetrics, read_by_roles: set[str]) -> list[RoleColumns]:
+    """One row per role with columns, the declared ones first, in the order of `ROLES`.
+
+    No rows when no role was declared; a canonical column standing in for an undeclared part
+    is listed only when a role factor (a ratio) reads it (`read_by_roles`).
+
+    Example:
+        >>> rows = _role_columns({"declared": {"b1": "bill", "b2": "bill"},
+        ...     "columns_by_role": {"income": ["annual_income"], "limit": ["credit_limit"],
+        ...     "bill": ["b1", "b2"]}, "canonical_parts": {"limit": "credit_limit",
+        ...     "income": "annual_income"}}, {"b1", "b2", "credit_limit"})
+        >>> [(r["role"], r["columns"], r["declared"]) for r in rows]
+        [('bill', ['b1', 'b2'], True), ('limit', ['credit_limit'], False)]
+    """
+    if not roles.get("declared"):
+        return []
+    canonical = roles.get("canonical_parts") or {}
+    order = {name: k for k, name in enumerate(ROLES)}
+    rows: list[RoleColumns] = [
+        {
+            "role": role,
+            "meaning": ROLES[role].meaning if role in ROLES else None,
+            "columns": list(columns),
+            "declared": role not in canonical,
+        }
+        for role, columns in (roles.get("columns_by_role") or {}).items()
+        if role not in canonical or canonical[role] in read_by_roles
+    ]
+    return sorted(rows, key=lambda r: (not r["declared"], order.get(r["role"], len(order))))
 
 
 def _no_risk(metrics: RunMetrics) -> Risk:

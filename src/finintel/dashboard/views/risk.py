@@ -6,7 +6,6 @@ import streamlit as st
 
 from finintel.dashboard import data, ui
 
-FACTOR_COLUMNS = ("label", "name", "direction", "weight", "weight_share", "median", "p95")
 SCORECARD_COLUMNS = ("label", "variable", "bin", "points", "woe", "iv")
 
 run_dir, summary = ui.open_run()
@@ -54,16 +53,32 @@ if risk.get("scorecard"):
     st.subheader("Scorecard")
     st.caption("Points each bin of a variable adds to the score (WoE and IV as fitted).")
     ui.table(risk["scorecard"], column_order=SCORECARD_COLUMNS)
-if risk.get("factors"):
+derived = data.derived_variable_rows(risk)
+if derived:
+    st.subheader("Candidate variables computed from several columns")
+    st.caption(
+        "Ratios and aggregates of the risk factor library and of the declared roles, offered "
+        "to the scorecard besides every feature column."
+    )
+    ui.table(derived)
+factors = data.factor_rows(risk)
+if factors:
     st.subheader("Factors")
-    st.caption("What the score combines, with each factor's weight and typical values.")
-    ui.table(risk["factors"], column_order=FACTOR_COLUMNS)
+    st.caption(
+        "What the score combines: each factor's source (built-in, settings or role), the role "
+        "it stands for, the columns it reads, its weight and typical values."
+    )
+    ui.table(factors)
+roles = data.role_rows(risk)
+if roles:
+    st.subheader("Columns by role")
+    st.caption("Declared in [risk.roles], or a canonical column standing in for a ratio part.")
+    ui.table(roles)
 
-if risk.get("unavailable_factors"):
-    with st.expander("Factors this data cannot provide"):
-        ui.table(
-            [{"factor": name, "why": why} for name, why in risk["unavailable_factors"].items()]
-        )
+unavailable = data.unavailable_factor_rows(risk)
+if unavailable:
+    with st.expander(f"Factors left out ({len(unavailable)}) and what would enable them"):
+        ui.table(unavailable)
 
 cv = risk.get("cv")
 if cv:
