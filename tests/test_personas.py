@@ -61,6 +61,25 @@ def test_bank_segments_get_the_builtin_names() -> None:
     assert personas[0].traits[0] == "low transactions (-2.0 robust z)"
 
 
+def test_cash_and_branch_users_are_named_from_the_channel_mix() -> None:
+    segments = [
+        {
+            "channel_share_atm": 0.1,
+            "channel_share_branch": 2.2,
+            "annual_income": 1.7,
+            "tx_count": -2,
+        },
+        {"channel_share_atm": 2.1, "channel_share_branch": 0.9, "category_spend_share_cash": 1.2},
+        {"channel_share_atm": 0.3, "channel_share_branch": 0.2, "category_spend_share_cash": 0.3},
+    ]
+    personas = name_segments(segments, SegmentSettings())
+    # the branch-loving wealthy segment keeps its stronger rule; the cash users get theirs
+    assert [p.name for p in personas][:2] == ["Wealthy inactives", "Cash and branch users"]
+    assert concept_z("cash_and_branch", segments[1]) == pytest.approx(1.4)
+    assert "digital banking onboarding with branch support" in personas[1].actions
+    assert personas[2].rule != "Cash and branch users"
+
+
 def test_card_only_segments_skip_bank_rules() -> None:
     card = [
         {"cash_advance": 2.4, "purchases": 0.5, "purchases_frequency": 0.7, "account_balance": 0.5},

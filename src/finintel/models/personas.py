@@ -31,8 +31,9 @@ from finintel.models.explain import feature_label, feature_unit, format_value
 from finintel.settings.segments import Level, PersonaRule, SegmentSettings
 
 # Columns of common source tables that are not catalogue features but measure a concept: card
-# statements (CC GENERAL) and the online channel share (a per-channel column). They follow
-# the catalogue's members (`concepts=` in `finintel.features.catalog`).
+# statements (CC GENERAL) and per-channel or per-category shares (one column per level of the
+# data's channel or category, so only the levels named here count). They follow the
+# catalogue's members (`concepts=` in `finintel.features.catalog`).
 SOURCE_COLUMN_CONCEPTS: dict[str, tuple[str, ...]] = {
     "activity": ("purchases_trx", "purchases_frequency"),
     "spend": ("purchases", "oneoff_purchases"),
@@ -42,6 +43,13 @@ SOURCE_COLUMN_CONCEPTS: dict[str, tuple[str, ...]] = {
     "full_payment": ("prc_full_payment",),
     "instalments": ("installments_purchases", "purchases_installments_frequency"),
     "digital": ("channel_share_online",),
+    "cash_and_branch": (
+        "channel_share_atm",
+        "channel_share_branch",
+        "channel_share_cash",
+        "channel_share_cash_withdrawal",
+        "category_spend_share_cash",
+    ),
 }
 
 # Concept -> the columns that measure it (any present ones are averaged).

@@ -74,6 +74,12 @@ DEFAULT_PERSONA_RULES: tuple[PersonaRule, ...] = (
         conditions={"activity": "high"},
     ),
     PersonaRule(
+        name="Cash and branch users",
+        description="Use ATMs and branches and pay in cash far more than most customers.",
+        actions=["digital banking onboarding with branch support", "review cash-handling fees"],
+        conditions={"cash_and_branch": "high"},
+    ),
+    PersonaRule(
         name="Cash-advance users",
         description="Draw cash advances on the card far more than most card holders.",
         actions=["offer a lower-cost instalment loan", "risk monitoring"],
@@ -146,20 +152,42 @@ class SegmentSettings(Strict):
     k: int | None = Field(default=None, ge=2)
     k_min: int = Field(default=2, ge=2)
     k_max: int = Field(default=10, ge=2)
+    # With no stable k in [k_min, k_max], this many segments (clamped to the range) are shown,
+    # flagged as a partition rather than a structure in the data.
+    fallback_k: int = Field(default=3, ge=2)
     # K-Means is fitted on at most this many customers (a seeded random sample); all are assigned.
     sample_size: int = Field(default=20_000, ge=500)
-    # Silhouette and bootstrap stability are measured on at most this many sampled customers.
-    evaluation_size: int = Field(default=5_000, ge=200)
-    n_init: int = Field(default=4, ge=1)
+    # Bootstrap stability is measured on at most this many of the sampled customers.
+    evaluation_size: int = Field(default=10_000, ge=200)
+    # Silhouette (reported evidence, O(n^2)) is measured on at most this many of them.
+    silhouette_size: int = Field(default=3_000, ge=200)
+    # K-Means restarts (k-means++) of the reference fit per k; the lowest inertia is kept.
+    n_init: int = Field(default=10, ge=1)
     # Transformed values are clipped to +-clip robust z units, so a few extreme customers
     # cannot pull a centroid of their own.
     clip: float = Field(default=4.0, gt=0)
+    # Default columns only: a column whose |Spearman| with a column earlier in the priority
+    # order exceeds this is dropped as redundant.
+    max_correlation: float = Field(default=0.9, gt=0, le=1)
+    # Default columns only: a block of share columns (channel mix, category mix) weighs as
+    # much as this many ordinary columns together, however many columns it has.
+    mix_block_weight: float = Field(default=4.0, gt=0)
     min_segment_share: float = Field(default=0.02, ge=0, lt=0.5)
     min_stability: float = Field(default=0.9, ge=0, le=1)
+    # A k counts as stable when the one-sided lower confidence bound of its mean bootstrap
+    # agreement, at this confidence, reaches min_stability (see docs/segments.md).
+    stability_confidence: float = Field(default=0.95, gt=0.5, lt=1)
     # An extra segment must explain at least this share of the total spread (elbow rule).
     min_explained_gain: float = Field(default=0.04, ge=0, lt=1)
-    bootstrap_rounds: int = Field(default=10, ge=2)
+    # Resamples per k for the evidence table (at most bootstrap_rounds); a k the choice
+    # depends on gets at least bootstrap_rounds, and more (in steps of screen_rounds, up to
+    # bootstrap_max_rounds) while its confidence bounds cannot decide.
+    screen_rounds: int = Field(default=10, ge=2)
+    bootstrap_rounds: int = Field(default=20, ge=2)
+    bootstrap_max_rounds: int = Field(default=60, ge=2)
     bootstrap_fraction: float = Field(default=0.8, gt=0.1, lt=1)
+    # K-Means restarts per resample refit; an unstable elbow is retried with three times more.
+    bootstrap_n_init: int = Field(default=3, ge=1)
     # A concept is "high"/"low" at this many robust z units from the population median.
     persona_threshold: float = Field(default=0.5, gt=0)
     persona_rules: list[PersonaRule] | None = None  # None: DEFAULT_PERSONA_RULES
