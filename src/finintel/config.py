@@ -162,13 +162,72 @@ class ValidationSettings(Strict):
 
 
 class FeatureSettings(Strict):
-    """Knobs of the customer feature table."""
+    """Knobs of the customer feature table.
+
+    The typology thresholds (money laundering and fraud patterns, see the "Typologies" section
+    of docs/features.md) are stored in the feature plan, so data scored later is measured
+    against the same thresholds. Money thresholds are whole cents, because transaction amounts
+    are compared with them exactly.
+
+    Example:
+        >>> FeatureSettings(reporting_threshold=15000).structuring_band
+        0.85
+    """
 
     as_of: date | None = None  # default: the date of the last clean transaction
     trend_months: int = Field(default=12, ge=2, le=60)
     night_start_hour: int = Field(default=22, ge=0, le=23)
     night_end_hour: int = Field(default=6, ge=0, le=23)
     max_mix_levels: int = Field(default=8, ge=1, le=50)
+    # The typology features below add about two thirds to the feature build time (half of it
+    # the pass-through pairing); false leaves them out.
+    typologies: bool = True
+    # Structuring: cash or transfer amounts kept just under the amount that must be reported,
+    # from structuring_band x reporting_threshold up to just below the threshold.
+    reporting_threshold: float = Field(default=10_000.0, gt=0, le=1e12)
+    structuring_band: float = Field(default=0.85, gt=0, lt=1)
+    # channel or category values (any case) that mark a cash or transfer transaction; a
+    # transaction without channel and category counts as one
+    structuring_kinds: list[str] = Field(
+        default_factory=lambda: ["atm", "cash", "transfer", "wire"], min_length=1
+    )
+    # Pass-through: a credit followed within pass_through_hours by a debit of at least
+    # pass_through_min_share (and at most all) of its amount.
+    pass_through_hours: int = Field(default=24, ge=1, le=24 * 31)
+    pass_through_min_share: float = Field(default=0.9, gt=0, le=1)
+    # Card testing: debits of at most tiny_amount, counted within tiny_burst_minutes.
+    tiny_amount: float = Field(default=2.0, gt=0, le=1e6)
+    tiny_burst_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # Round amounts: whole multiples of round_unit (and at least round_unit).
+    round_unit: float = Field(default=100.0, gt=0, le=1e12)
+
+    @field_validator("reporting_threshold", "tiny_amount", "round_unit")
+    @classmethod
+    def _whole_cents(cls, value: float) -> float:
+        return cls._at_most_decimals(value, 2, "is not a whole number of cents")
+
+    @field_validator("structuring_band", "pass_through_min_share")
+    @classmethod
+    def _four_decimals(cls, value: float) -> float:
+        return cls._at_most_decimals(value, 4, "has more than four decimals")
+
+    @field_validator("structuring_kinds")
+    @classmethod
+    def _lower_kinds(cls, kinds: list[str]) -> list[str]:
+        cleaned = sorted({k.strip().lower() for k in kinds if k.strip()})
+        if not cleaned:
+            raise ValueError("structuring_kinds needs at least one channel or category value")
+        return cleaned
+
+    @staticmethod
+    def _at_most_decimals(value: float, places: int, problem: str) -> float:
+        """`value` unchanged when written with at most `places` decimals, else a ValueError."""
+        from decimal import Decimal
+
+        exponent = Decimal(repr(value)).normalize().as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -places:
+            raise ValueError(f"{value} {problem}")
+        return value
 
 
 class FinintelConfig(Strict):

@@ -2,8 +2,9 @@
 
 Expressions read two row sources: `c` (the clean customer row) and `t` (the per-customer
 transaction aggregates built in one pass by `finintel.features.build`), plus `l` (loan
-aggregates). `{as_of}` is the reference date and `{window}` the trend window in months. The same
-text runs on any SQL engine with these functions, so the definitions can move to Spark.
+aggregates). `{as_of}` is the reference date, `{window}` the trend window in months and
+`{window_start}` the first day of its oldest month. The same text runs on any SQL engine with
+these functions, so the definitions can move to Spark.
 
 A feature is computed only when the data has what it `needs`; the rest are reported as omitted.
 
@@ -77,6 +78,138 @@ def _f(
 _DEBIT_MEAN = "(t.debit_total::DOUBLE / t.n_debit)"
 _SX = "({window} * ({window} - 1) / 2.0)"
 _SXX = "(({window} - 1) * {window} * (2 * {window} - 1) / 6.0)"
+
+# The customer held the account when the trend window began: an earlier transaction, or a
+# relationship start before it. Only then is a silent start of the window a dormant spell.
+_HELD_AT_WINDOW_START = "(t.first_ts < {window_start} OR c.customer_since < {window_start})"
+_WINDOW_CREDITS = "(t.win_amount - coalesce(t.win_debit, 0))"
+
+# Money laundering and fraud patterns that monitoring teams look for. Their thresholds are
+# `FeatureSettings` values, stored in the feature plan; see docs/features.md, "Typologies".
+TYPOLOGY_FEATURES: tuple[Feature, ...] = (
+    _f(
+        "pass_through_count",
+        "Credits that leave again: credits followed, at the same time or up to "
+        "pass_through_hours later (default 24 h, both ends included), by a debit of "
+        "pass_through_min_share (default 90%) to 100% of the credit's amount. A credit counts "
+        "once however many debits qualify (it is matched to the first of them); a debit may "
+        "complete more than one credit.",
+        "count",
+        "coalesce(t.pt_n, 0)",
+        "transactions",
+        label="credits passed straight out",
+    ),
+    _f(
+        "pass_through_share",
+        "Share of the credit amount that leaves again: the amount of the credits counted by "
+        "pass_through_count over all credits (0 without credits).",
+        "share",
+        "CASE WHEN t.credit_total > 0 THEN coalesce(t.pt_total, 0)::DOUBLE / "
+        "t.credit_total::DOUBLE ELSE 0 END",
+        "transactions",
+        label="share of money in passed straight out",
+    ),
+    _f(
+        "pass_through_largest",
+        "Largest credit counted by pass_through_count (0 when there is none).",
+        "money",
+        "coalesce(t.pt_max, 0)::DOUBLE",
+        "transactions",
+        label="largest amount passed straight out",
+    ),
+    _f(
+        "turnover_to_income",
+        "Money through the account, credits plus debits over the trend window per year, "
+        "divided by annual income; empty without a positive income. Spending what one earns "
+        "gives about 2 however many payments it takes, so a busy customer stays near 2 while "
+        "money flowing through the account lifts it far above.",
+        "ratio",
+        "CASE WHEN c.annual_income > 0 THEN coalesce(t.win_amount, 0)::DOUBLE * 12 / {window} "
+        "/ c.annual_income END",
+        "transactions",
+        "customers.annual_income",
+        label="turnover-to-income",
+    ),
+    _f(
+        "largest_30d_debit_to_income",
+        "Debit total of the customer's biggest-spending calendar month within the trend "
+        "window, over monthly income: annual_income / 12 when positive, else the customer's "
+        "average monthly credits over the trend window; empty when neither is positive.",
+        "ratio",
+        "CASE WHEN c.annual_income > 0 THEN coalesce(t.peak_month_debit, 0)::DOUBLE * 12 "
+        f"/ c.annual_income WHEN {_WINDOW_CREDITS} > 0 THEN t.peak_month_debit::DOUBLE "
+        f"* {{window}} / {_WINDOW_CREDITS}::DOUBLE END",
+        "transactions",
+        label="biggest month's spend over monthly income",
+    ),
+    _f(
+        "structuring_count",
+        "Cash and transfer transactions (either direction) kept just under the reporting "
+        "threshold: amounts from structuring_band x reporting_threshold (default 8,500) up to "
+        "just below reporting_threshold (default 10,000). A transaction is cash or transfer "
+        "when its channel or category is one of structuring_kinds, or when it has neither.",
+        "count",
+        "coalesce(t.struct_n, 0)",
+        "transactions",
+        label="amounts just under the reporting threshold",
+    ),
+    _f(
+        "structuring_share",
+        "structuring_count over all transactions (0 without transactions).",
+        "share",
+        "CASE WHEN t.n > 0 THEN t.struct_n::DOUBLE / t.n ELSE 0 END",
+        "transactions",
+        label="share just under the reporting threshold",
+    ),
+    _f(
+        "dormant_months",
+        "Longest run of calendar months without a transaction, within the trend window, "
+        "after which transactions resumed (the latest such run when several are longest). "
+        "A run at the start of the window counts when the customer held the account then "
+        "(an earlier transaction, or customer_since before the window); 0 without one.",
+        "months",
+        f"CASE WHEN {_HELD_AT_WINDOW_START} AND t.lead_months > coalesce(t.gap_months, 0) "
+        "THEN t.lead_months ELSE coalesce(t.gap_months, 0) END",
+        "transactions",
+        label="months inactive before reactivation",
+    ),
+    _f(
+        "after_dormancy_tx_count",
+        "Transactions in the calendar month that ended the dormant_months run (0 without one).",
+        "count",
+        f"CASE WHEN {_HELD_AT_WINDOW_START} AND t.lead_months > coalesce(t.gap_months, 0) "
+        "THEN t.lead_after_n ELSE coalesce(t.gap_after_n, 0) END",
+        "transactions",
+        label="transactions in the month after inactivity",
+    ),
+    _f(
+        "tiny_debit_count",
+        "Debits of at most tiny_amount (default 2.00), as in card testing.",
+        "count",
+        "coalesce(t.tiny_n, 0)",
+        "transactions",
+        label="tiny debits",
+    ),
+    _f(
+        "tiny_payment_burst",
+        "Most tiny debits (those of tiny_debit_count) within tiny_burst_minutes (default 60, "
+        "both ends included): many small test payments in a short time are how stolen card "
+        "details are tried out.",
+        "count",
+        "coalesce(t.tiny_burst, 0)",
+        "transactions",
+        label="most tiny debits within an hour",
+    ),
+    _f(
+        "round_amount_share",
+        "Share of transactions whose amount is a whole multiple of round_unit (default 100) "
+        "and at least round_unit (0 without transactions).",
+        "share",
+        "CASE WHEN t.n > 0 THEN t.round_n::DOUBLE / t.n ELSE 0 END",
+        "transactions",
+        label="share of round amounts",
+    ),
+)
 
 FEATURES: tuple[Feature, ...] = (
     # activity
@@ -448,6 +581,7 @@ FEATURES: tuple[Feature, ...] = (
         defaults={"segments": 12},
         concepts={"debt": 4},
     ),
+    *TYPOLOGY_FEATURES,
 )
 
 CATALOG: dict[str, Feature] = {f.name: f for f in FEATURES}
