@@ -1,14 +1,16 @@
-"""The command line end to end: generate -> validate -> features, and clean failures."""
+"""The command line end to end: generate -> validate -> features, clean failures, and the
+line saying when segments are not a stable structure."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from finintel.cli import app
+from finintel.cli import _print_segment_note, app
 from finintel.run_layout import (
     FEATURES_CSV,
     FEATURES_JSON,
@@ -146,3 +148,83 @@ def test_an_unknown_model_feature_is_the_same_mistake_everywhere(
     said = " ".join(result.output.split())
     assert f"{section}.features names unknown column(s) ['nope']" in said
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------- segments without structure
+
+NO_STRUCTURE_SEED = 2718
+UNSTABLE_LINE = "Segments not stable:"
+
+
+def write_uniform_customers(
+    folder: Path, customers: int = 400, seed: int = NO_STRUCTURE_SEED
+) -> Path:
+    """Customers only, four independent uniform columns (no group to find), and a config
+    reading them without a risk score."""
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.0, 100.0, (customers, 4))
+    columns = [f"u{j}" for j in range(1, 5)]
+    lines = [",".join(("customer_id", *columns))]
+    lines += [f"U{i:04d}," + ",".join(f"{v:.4f}" for v in row) for i, row in enumerate(values)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "uniform.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    extras = "".join(f'{c} = "{c}"\n' for c in columns)
+    config = folder / "uniform.toml"
+    config.write_text(
+        f'[customers]\npath = "uniform.csv"\n[customers.extra_columns]\n{extras}'
+        "[risk]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.mark.slow
+def test_run_and_score_say_when_segments_are_not_a_stable_structure(tmp_path: Path) -> None:
+    config = write_uniform_customers(tmp_path / "data")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "--config", str(config), "--out", str(out), "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    segments = json.loads((out / "metrics.json").read_text())["segments"]
+    assert segments["stable"] is False and segments["k_selection"]["stable"] is False
+    note = segments["note"]
+    assert note.startswith("No k from 2 to 10 was stable")
+    said = " ".join(result.output.split())
+    assert f"{UNSTABLE_LINE} {note}" in said
+    # under the segments table, before the risk line and the file list
+    assert said.index("Segments ┏") < said.index(UNSTABLE_LINE) < said.index("Risk scoring is off")
+    assert said.count(UNSTABLE_LINE) == 1
+    scored = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            str(out / "model"),
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
+    assert scored.exit_code == 0, scored.output
+    assert f"{UNSTABLE_LINE} {note}" in " ".join(scored.output.split())
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        (
+            {"stable": False, "note": "No k from 2 to 10 was stable."},
+            f"{UNSTABLE_LINE} No k from 2 to 10 was stable.",
+        ),
+        (
+            {"stable": True, "note": "The 5 segments are stable: [found] again."},
+            "The 5 segments are stable: [found] again.",
+        ),
+        ({"stability": 0.5}, ""),  # a bundle fitted before the segmenter gave a verdict
+    ],
+)
+def test_segment_note_is_printed_as_the_segmenter_gave_it(
+    metrics: dict[str, object], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _print_segment_note(metrics)
+    assert " ".join(capsys.readouterr().out.split()) == expected

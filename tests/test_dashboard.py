@@ -31,6 +31,7 @@ from finintel.errors import ConfigError, RunDirError
 from finintel.pipeline import run_all
 from finintel.run_layout import (
     ALERTS_CSV,
+    METRICS_JSON,
     SCORED_CSV,
     SEGMENTS_CSV,
     RunLayout,
@@ -138,6 +139,98 @@ def test_segment_explorer_shows_each_segment_and_its_members(
         assert set(members["customer_id"]) <= {r["customer_id"] for r in expected}
         top = max(expected, key=lambda r: float(r["risk_score"]))
         assert members["risk_score"].iloc[0] == pytest.approx(float(top["risk_score"]))
+
+
+@pytest.mark.slow
+def test_segment_explorer_shows_the_stability_and_the_columns_kept(
+    app: AppTest, run_dir: Path
+) -> None:
+    seg_metrics = json.loads((run_dir / METRICS_JSON).read_text())["segments"]
+    selection = seg_metrics["feature_selection"]
+    page(app, "segments")
+    if seg_metrics["stable"]:
+        assert not app.warning
+        assert seg_metrics["note"] in [c.value for c in app.caption]
+    else:
+        assert seg_metrics["note"] in app.warning[0].value
+    kept, offered = len(selection["kept"]), len(selection["candidates"])
+    labels = [e.label for e in app.expander]
+    assert f"Columns used ({kept} of {offered} kept)" in labels
+    columns = app.dataframe[3].value
+    assert list(columns["name"]) == selection["candidates"]
+    used = dict(zip(columns["name"], columns["used"], strict=True))
+    assert [name for name, how in used.items() if how == "kept"] == selection["kept"]
+    for dropped in selection["dropped"]:
+        assert used[dropped["column"]] == f"dropped: {dropped['reason']}"
+    redundant = [d for d in selection["dropped"] if d["reason"] == "redundant"]
+    assert redundant, "the synthetic bank has columns that rank customers alike"
+    rows = {
+        row["name"]: row for row in data.segment_column_rows(data.run_summary(run_dir)["segments"])
+    }
+    for dropped in redundant:
+        assert rows[dropped["column"]]["with"] == dropped["with"]
+        assert rows[dropped["column"]]["Spearman"] == pytest.approx(dropped["spearman"])
+
+
+def test_segment_column_rows_and_the_stability_warning() -> None:
+    segments = {
+        "stable": False,
+        "note": "No k from 2 to 10 was stable.",
+        "feature_selection": {
+            "mode": "default",
+            "rule": "the rule",
+            "kept": 1,
+            "dropped": 1,
+            "columns": [
+                {
+                    "column": "channel_share_online",
+                    "label": "share via online",
+                    "kept": True,
+                    "reason": "kept",
+                    "detail": "one of 2 channel mix columns; together they weigh as 4 columns",
+                    "correlated_with": None,
+                    "spearman": None,
+                    "weight": 1.414,
+                },
+                {
+                    "column": "debit_total",
+                    "label": "total spend",
+                    "kept": False,
+                    "reason": "redundant",
+                    "detail": "|Spearman| 0.97 with monthly_spend_avg, kept earlier",
+                    "correlated_with": "monthly_spend_avg",
+                    "spearman": 0.9712,
+                    "weight": 0.0,
+                },
+            ],
+        },
+    }
+    assert data.segment_column_rows(segments) == [
+        {
+            "column": "share via online",
+            "name": "channel_share_online",
+            "used": "kept",
+            "weight": 1.414,
+            "why": "one of 2 channel mix columns; together they weigh as 4 columns",
+            "with": "-",
+            "Spearman": None,
+        },
+        {
+            "column": "total spend",
+            "name": "debit_total",
+            "used": "dropped: redundant",
+            "weight": 0.0,
+            "why": "|Spearman| 0.97 with monthly_spend_avg, kept earlier",
+            "with": "monthly_spend_avg",
+            "Spearman": 0.9712,
+        },
+    ]
+    assert data.segments_warning({"segments": segments}) == "No k from 2 to 10 was stable."
+    stable = {"segments": {"stable": True, "note": "The 5 segments are stable."}}
+    assert data.segments_warning(stable) is None
+    # a summary from before the column decision and the verdict
+    assert data.segment_column_rows({"stability": 0.95}) == []
+    assert data.segments_warning({"segments": {"stability": 0.95}}) is None
 
 
 @pytest.mark.slow
@@ -441,7 +534,9 @@ def test_the_data_loader_reads_a_run_without_risk(no_risk_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_pages_of_a_run_without_risk_hide_risk_and_say_why(no_risk_app: AppTest) -> None:
+def test_pages_of_a_run_without_risk_hide_risk_and_say_why(
+    no_risk_app: AppTest, no_risk_dir: Path
+) -> None:
     at = no_risk_app
     assert not at.exception and not at.error
     assert metrics(at)["Risk score"] == "off"
@@ -453,6 +548,11 @@ def test_pages_of_a_run_without_risk_hide_risk_and_say_why(no_risk_app: AppTest)
     page(at, "segments")
     assert "Mean risk score" not in metrics(at)
     assert not RISK_COLUMNS & set(at.dataframe[1].value.columns)
+    # twelve independent components have no segments to find: the page says so first
+    note = json.loads((no_risk_dir / METRICS_JSON).read_text())["segments"]["note"]
+    assert [w.value for w in at.warning] == [
+        f"**These segments are not a stable structure.** {note}"
+    ]
     page(at, "customer")
     at.text_input(key="customer_id").input(f"K{PLANTED[0]:04d}").run()
     assert not at.exception

@@ -13,6 +13,7 @@ import base64
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -31,9 +32,14 @@ from finintel.pipeline import run_all, run_score
 from finintel.report import build_report, load_summary, summarize, write_summary
 from finintel.report.html import render_report
 from finintel.report.plot_data import PCA_POINTS
-from finintel.report.plots import draw_plots
-from finintel.report.shapes import Summary
-from finintel.report.summary import PLOT_NAMES, SUMMARY_FILE
+from finintel.report.plots import draw_plots, stability_band
+from finintel.report.shapes import KRow, SegmentMetrics, Segments, Summary
+from finintel.report.summary import (
+    PLOT_NAMES,
+    SUMMARY_FILE,
+    feature_selection,
+    unstable_segments_note,
+)
 from finintel.synthetic import GeneratedBank, generate_bank
 from test_run import write_anonymised_cards
 
@@ -500,7 +506,7 @@ def _table_rows(html: str, table_id: str) -> list[list[str]]:
     """The cells (tags removed) of every row of the HTML table with that id, header first."""
     found = re.search(rf'<table id="{table_id}">(.*?)</table>', html, re.S)
     assert found, f"no table {table_id}"
-    rows = re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S)
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", found.group(1), re.S)
     return [
         [
             re.sub(r"<[^>]+>", "", cell).strip()
@@ -833,3 +839,264 @@ def test_a_run_without_risk_reports_anomalies_and_segments(no_risk_run: Run) -> 
     assert f"<p>{len(flagged):,} customers are flagged as unusual" in html
     assert "<th>risk band</th>" not in html
     assert json.loads((no_risk_run.out / SUMMARY_FILE).read_text()) == summarize(no_risk_run.out)
+
+
+# ---------------------------------------------------------------------- segment stability, columns
+
+UNSTABLE_NOTE = (
+    "No k from 2 to 10 was stable (bootstrap agreement below 0.9): the 3 segments shown are a "
+    "partition of the customers, not a structure found in the data; read their names as "
+    "descriptions, not as groups."
+)
+
+COLUMN_METRICS: SegmentMetrics = {
+    "feature_selection": {
+        "mode": "default",
+        "rule": "Default columns, planned from the data.",
+        "candidates": [
+            "monthly_spend_avg",
+            "debit_total",
+            "channel_share_other",
+            "channel_share_online",
+            "channel_share_atm",
+        ],
+        "kept": ["monthly_spend_avg", "channel_share_online", "channel_share_atm"],
+        "dropped": [
+            {
+                "column": "debit_total",
+                "reason": "redundant",
+                "detail": "|Spearman| 0.97 with monthly_spend_avg, kept earlier",
+                "with": "monthly_spend_avg",
+                "spearman": 0.9712,
+            },
+            {
+                "column": "channel_share_other",
+                "reason": "near-constant",
+                "detail": "99.1% of customers share one value",
+            },
+        ],
+        "weights": {
+            "monthly_spend_avg": 1.0,
+            "debit_total": 0.0,
+            "channel_share_other": 0.0,
+            "channel_share_online": 1.414,
+            "channel_share_atm": 1.414,
+        },
+        "blocks": [
+            {
+                "name": "channel mix",
+                "columns": ["channel_share_online", "channel_share_atm"],
+                "counts_as": 4.0,
+                "column_weight": 1.414,
+            }
+        ],
+    }
+}
+
+
+def test_feature_selection_lists_every_offered_column_kept_or_dropped_and_why() -> None:
+    view = feature_selection(COLUMN_METRICS)
+    assert view is not None
+    assert (view["mode"], view["kept"], view["dropped"]) == ("default", 3, 2)
+    rows = {row["column"]: row for row in view["columns"]}
+    assert list(rows) == COLUMN_METRICS["feature_selection"]["candidates"]
+    redundant = rows["debit_total"]
+    assert (redundant["kept"], redundant["reason"], redundant["weight"]) == (
+        False,
+        "redundant",
+        0.0,
+    )
+    assert redundant["correlated_with"] == "monthly_spend_avg"
+    assert redundant["spearman"] == pytest.approx(0.9712)
+    assert redundant["detail"] == "|Spearman| 0.97 with monthly_spend_avg, kept earlier"
+    flat = rows["channel_share_other"]
+    assert (flat["reason"], flat["correlated_with"], flat["spearman"]) == (
+        "near-constant",
+        None,
+        None,
+    )
+    kept = rows["monthly_spend_avg"]
+    assert (kept["kept"], kept["reason"], kept["detail"], kept["weight"]) == (
+        True,
+        "kept",
+        None,
+        1.0,
+    )
+    assert rows["channel_share_atm"]["detail"] == (
+        "one of 2 channel mix columns; together they weigh as 4 columns"
+    )
+    assert all(row["label"] for row in rows.values())
+
+
+def test_feature_selection_of_older_metrics_is_none() -> None:
+    assert feature_selection({}) is None
+    assert feature_selection({"columns": ["a"], "constant_columns": []}) is None
+
+
+def test_the_segmenters_verdict_decides_whether_segments_are_called_unstable() -> None:
+    unstable = cast(Segments, {"stable": False, "note": UNSTABLE_NOTE, "stability": 0.99})
+    assert unstable_segments_note(unstable) == UNSTABLE_NOTE
+    # a stable verdict wins over a low mean (a borderline k the mean decided)
+    stable = cast(
+        Segments, {"stable": True, "note": "The 4 segments are stable.", "stability": 0.5}
+    )
+    assert unstable_segments_note(stable) is None
+    no_note = cast(Segments, {"stable": False, "chosen_k": 3})
+    assert unstable_segments_note(no_note) == (
+        "The 3 segments are not stable: they are a partition of the customers, not a structure "
+        "found in the data."
+    )
+    # runs from before the verdict: the mean against the old bar
+    old = unstable_segments_note(cast(Segments, {"stability": 0.51}))
+    assert old is not None and "bootstrap agreement 0.51, below 0.9" in old
+    assert unstable_segments_note(cast(Segments, {"stability": 0.95})) is None
+
+
+def test_the_stability_band_is_the_confidence_band_when_the_bounds_exist() -> None:
+    table: list[KRow] = [
+        {
+            "k": 2,
+            "stability": 0.6,
+            "stability_sd": 0.3,
+            "stability_low": 0.5,
+            "stability_high": 0.7,
+        },
+        {
+            "k": 3,
+            "stability": 0.9,
+            "stability_sd": 0.2,
+            "stability_low": 0.85,
+            "stability_high": 0.95,
+        },
+    ]
+    low, high, label = stability_band(table)
+    assert (low.tolist(), high.tolist()) == ([0.5, 0.85], [0.7, 0.95])
+    assert label == "confidence band of the mean stability"
+    older: list[KRow] = [{"k": 2, "stability": 0.6, "stability_sd": 0.3}]
+    low, high, label = stability_band(older)
+    assert low.tolist() == pytest.approx([0.3]) and high.tolist() == pytest.approx([0.9])
+    assert label == "stability ± one standard deviation"
+
+
+def _copy_run(run: Run, target: Path) -> Path:
+    shutil.copytree(run.out, target)
+    return target
+
+
+def _edit_segment_metrics(run_dir: Path, edit: dict[str, object], drop: tuple[str, ...]) -> None:
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    segments = metrics["segments"]
+    segments.update(edit)
+    for key in drop:
+        segments.pop(key, None)
+    path.write_text(json.dumps(metrics), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_an_unstable_run_says_so_in_the_report(no_risk_run: Run) -> None:
+    metrics = json.loads((no_risk_run.out / "metrics.json").read_text())["segments"]
+    segments = load_summary(no_risk_run.out)["segments"]
+    assert metrics["stable"] is False and segments.get("stable") is False
+    assert segments.get("note") == metrics["note"]
+    assert segments.get("attempts") == metrics["k_selection"]["attempts"]
+    html = _html(no_risk_run)
+    warning = re.search(r'<p class="warning" id="segments-unstable">(.*?)</p>', html, re.S)
+    assert warning and str(escape(metrics["note"])) in warning.group(1)
+    assert "not a stable structure" in warning.group(1)
+    # the warning opens the segments section, before the segment cards
+    assert html.index('id="segments-unstable"') < html.index('<div class="segments">')
+    assert f"Shown k = {metrics['k']}, not stable." in html
+    assert "chosen from the evidence" not in html
+    limitations = load_summary(no_risk_run.out)["model_card"]["limitations"]
+    assert metrics["note"] in limitations
+    assert not any("not fully stable" in note for note in limitations)
+    columns = _table_rows(html, "segment-columns")
+    offered = metrics["feature_selection"]["candidates"]
+    assert [row[0] for row in columns[1:]] == offered  # anonymised columns: label = name
+    assert columns[0] == ["column", "used", "weight", "why", "with", "Spearman"]
+
+
+@pytest.mark.slow
+def test_the_report_lists_the_columns_segmentation_kept_and_dropped(full_run: Run) -> None:
+    metrics = json.loads((full_run.out / "metrics.json").read_text())["segments"]
+    selection = metrics["feature_selection"]
+    segments = load_summary(full_run.out)["segments"]
+    view = segments.get("feature_selection")
+    assert view is not None and segments.get("stable") is metrics["stable"]
+    assert [c["column"] for c in view["columns"]] == selection["candidates"]
+    assert [c["column"] for c in view["columns"] if c["kept"]] == selection["kept"]
+    assert view["dropped"] == len(selection["dropped"]) > 0
+    rows = _table_rows(_html(full_run), "segment-columns")[1:]
+    assert len(rows) == len(selection["candidates"])
+    by_name = {re.sub(r".*\((\w+)\)$", r"\1", row[0]): row for row in rows}
+    for dropped in selection["dropped"]:
+        row = by_name[dropped["column"]]
+        assert row[1] == f"dropped: {dropped['reason']}" and row[2] == "0.00"
+        assert row[3] == str(escape(dropped["detail"]))
+        if dropped["reason"] == "redundant":
+            assert row[4] == dropped["with"]
+            assert row[5] == f"{dropped['spearman']:.2f}"
+    for name in selection["kept"]:
+        assert by_name[name][1] == "kept"
+        assert by_name[name][2] == f"{selection['weights'][name]:.2f}"
+
+
+@pytest.mark.slow
+def test_unstable_metrics_are_reported_as_the_segmenter_said(full_run: Run, tmp_path: Path) -> None:
+    run_dir = _copy_run(full_run, tmp_path / "run")
+    _edit_segment_metrics(run_dir, {"stable": False, "note": UNSTABLE_NOTE}, ())
+    summary = summarize(run_dir)
+    segments = summary["segments"]
+    assert (segments.get("stable"), segments.get("note")) == (False, UNSTABLE_NOTE)
+    assert UNSTABLE_NOTE in summary["model_card"]["limitations"]
+    html = render_report(summary, run_dir)
+    assert 'id="segments-unstable"' in html and str(escape(UNSTABLE_NOTE)) in html
+    # and a stable verdict shows its sentence quietly, with no warning
+    _edit_segment_metrics(run_dir, {"stable": True, "note": "The 5 segments are stable."}, ())
+    summary = summarize(run_dir)
+    html = render_report(summary, run_dir)
+    assert 'id="segments-unstable"' not in html
+    assert '<p class="sub" id="segments-stability">The 5 segments are stable.</p>' in html
+    assert not any("stable" in note for note in summary["model_card"]["limitations"])
+
+
+@pytest.mark.slow
+def test_a_run_from_before_the_verdict_and_column_plan_still_reports(
+    full_run: Run, tmp_path: Path
+) -> None:
+    run_dir = _copy_run(full_run, tmp_path / "run")
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    segments = metrics["segments"]
+    for key in ("stable", "note", "feature_selection", "stability_low"):
+        segments.pop(key)
+    selection = segments["k_selection"]
+    for key in ("stable", "attempts"):
+        selection.pop(key)
+    for row in selection["table"]:
+        for key in ("stability_low", "stability_high", "rounds", "restarts", "verdict"):
+            row.pop(key)
+    segments["stability"] = 0.51
+    path.write_text(json.dumps(metrics), encoding="utf-8")
+    summary = summarize(run_dir)
+    seg = summary["segments"]
+    assert (seg.get("stable"), seg.get("note"), seg.get("feature_selection")) == (None, None, None)
+    assert any(
+        "bootstrap agreement 0.51, below 0.9" in n for n in summary["model_card"]["limitations"]
+    )
+    drawn, skipped = draw_plots(run_dir, summary)
+    assert "k_selection" in drawn and "k_selection" not in skipped
+    html = render_report(summary, run_dir)
+    assert 'id="segment-columns"' not in html and 'id="segments-unstable"' not in html
+    assert "± " in html  # the evidence table falls back to mean ± sd
+    # a summary.json written before these keys existed renders too
+    old = json.loads((full_run.out / SUMMARY_FILE).read_text())
+    for key in ("stable", "note", "attempts", "feature_selection"):
+        old["segments"].pop(key)
+    for key in ("stable", "attempts"):
+        old["model_card"]["k_selection_evidence"].pop(key)
+    for key in ("stability_low", "stability_high"):
+        old["model_card"]["stability"].pop(key)
+    html = render_report(cast(Summary, old), full_run.out)
+    assert 'id="segments"' in html and 'id="segment-columns"' not in html

@@ -319,6 +319,7 @@ def _print_run(run: ModelRun) -> None:
             str(seg["segment_id"]), seg["segment_name"], f"{seg['size']:,}", f"{seg['share']:.1%}"
         )
     console.print(segments)
+    _print_segment_note(run.metrics.get("segments") or {})
     if risk_off is not None:
         console.print(_sentence(risk_off.headline), markup=False, highlight=False, soft_wrap=True)
     else:
@@ -346,6 +347,28 @@ def _print_run(run: ModelRun) -> None:
         if path.exists():
             # one file a line, never wrapped inside a path, so it can be copied whole
             console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+
+
+UNSTABLE_SEGMENTS = "Segments not stable:"
+
+
+def _print_segment_note(metrics: dict[str, Any]) -> None:
+    """The segmenter's sentence on how far its segments can be trusted, under the table.
+
+    Segments that are not a stable structure get a highlighted line; stable ones their
+    sentence, dimmed; a bundle fitted before the segmenter gave a verdict, nothing.
+    """
+    note = metrics.get("note")
+    stable = metrics.get("stable")
+    if stable is False:
+        text = note or "No number of segments was stable: the segments are a partition only."
+        console.print(
+            f"[bold yellow]{UNSTABLE_SEGMENTS}[/] {escape(text)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif stable is True and note:
+        console.print(note, style="dim", markup=False, highlight=False, soft_wrap=True)
 
 
 def _sentence(text: str) -> str:

@@ -20,7 +20,9 @@ from typing import Any
 
 import duckdb
 
+from finintel.bundle import load_bundle
 from finintel.errors import OptionalDependencyError
+from finintel.models.frame import load_frame
 from finintel.run_layout import RunLayout
 from finintel.sql import quote_literal
 
@@ -58,9 +60,7 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
     hits = sum(1 for f, p in zip(flagged, planted, strict=True) if f and p)
     kinds = sorted({k for k in kind if k})
     recall_by_kind = {
-        k: round(
-            sum(f for f, q in zip(flagged, kind, strict=True) if q == k) / kind.count(k), 4
-        )
+        k: round(sum(f for f, q in zip(flagged, kind, strict=True) if q == k) / kind.count(k), 4)
         for k in kinds
     }
     return {
@@ -110,4 +110,35 @@ def _alerts_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
         "planted_among_alerts": caught,
         "precision": round(caught / n_alerts, 4) if n_alerts else None,
         "recall_by_kind": {str(k): round(int(c) / int(n), 4) for k, n, c in rows},
+    }
+
+
+def anomaly_members_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, float]:
+    """PR-AUC of each detector of the run's customer anomaly model alone (its percentile on
+    the run's feature table), against the planted anomalous customers, by detector name.
+
+    The run's `anomaly_score` (`evaluate_against_truth`) should not be far below the best of
+    these: docs/anomalies.md, "How the combination is chosen".
+    """
+    try:
+        from sklearn.metrics import average_precision_score
+
+        from finintel.models.anomaly import CustomerAnomalyDetector
+    except ImportError:
+        raise OptionalDependencyError("scikit-learn", "models") from None
+    layout = RunLayout(run_dir)
+    detector = CustomerAnomalyDetector.from_files(load_bundle(layout.model_dir).parts["anomaly"])
+    con = duckdb.connect()
+    features = quote_literal(str(layout.features_parquet))
+    con.execute(f"CREATE TABLE features AS SELECT * FROM read_parquet({features})")
+    frame = load_frame(con, "features", detector.features_)
+    truth = quote_literal(str(bank_dir / "truth" / "customers.parquet"))
+    planted = dict(
+        con.execute(f"SELECT customer_id, is_anomalous FROM read_parquet({truth})").fetchall()
+    )
+    y = [bool(planted[i]) for i in frame.ids]
+    scores = detector.detector_scores(frame)
+    return {
+        d.name: round(float(average_precision_score(y, scores[d.name])), 4)
+        for d in detector.detectors_
     }

@@ -13,7 +13,8 @@ A run without a risk score has no risk columns: the queries then leave them out 
 members come most unusual first instead of riskiest first, the risk histogram is empty), and
 `risk_off_note` gives the summary's one sentence why. `factor_rows`, `derived_variable_rows`,
 `role_rows` and `unavailable_factor_rows` lay the summary's risk factors out as the risk page
-shows them (the same columns as the report's tables).
+shows them (the same columns as the report's tables); `segment_column_rows` and
+`segments_warning` do the same for the segment page's columns and stability warning.
 
 Example:
     >>> summary = run_summary(Path("out/run"))  # doctest: +SKIP
@@ -27,7 +28,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import streamlit as st
@@ -45,7 +46,7 @@ from finintel.run_layout import (
 )
 
 if TYPE_CHECKING:
-    from finintel.report.shapes import Summary
+    from finintel.report.shapes import Segments, Summary
 
 MEMBERS_LIMIT = 1000
 RISK_BIN_WIDTH = 5
@@ -159,6 +160,50 @@ def unavailable_factor_rows(risk: Mapping[str, Any]) -> list[dict[str, str]]:
     return [
         {"factor": str(name), "why": str(why)}
         for name, why in (risk.get("unavailable_factors") or {}).items()
+    ]
+
+
+def segments_warning(summary: Summary) -> str | None:
+    """The sentence saying the run's segments are not a stable structure (the report's), or
+    None when the segmenter found them stable.
+
+    Example:
+        >>> segments_warning({"segments": {"stable": False, "note": "No k was stable."}})
+        'No k was stable.'
+        >>> segments_warning({"segments": {"stable": True, "note": "Stable."}}) is None
+        True
+    """
+    from finintel.report.summary import unstable_segments_note
+
+    return unstable_segments_note(summary.get("segments") or cast("Segments", {}))
+
+
+def segment_column_rows(segments: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every column offered to the segmenter, kept or dropped, with why (the report's table):
+    its weight in the distances, the reason in words and, for a redundant column, the kept
+    column it ranks customers like and their Spearman correlation. Empty for a run from before
+    the segmenter recorded its column decision.
+
+    Example:
+        >>> rows = segment_column_rows({"feature_selection": {"columns": [
+        ...     {"column": "debit_total", "label": "total debits", "kept": False,
+        ...      "reason": "redundant", "detail": "|Spearman| 0.95 with debit_avg",
+        ...      "correlated_with": "debit_avg", "spearman": 0.95, "weight": 0.0}]}})
+        >>> rows[0]["used"], rows[0]["with"], rows[0]["Spearman"]
+        ('dropped: redundant', 'debit_avg', 0.95)
+    """
+    selection = segments.get("feature_selection") or {}
+    return [
+        {
+            "column": c.get("label") or c.get("column"),
+            "name": c.get("column"),
+            "used": "kept" if c.get("kept") else f"dropped: {c.get('reason') or 'dropped'}",
+            "weight": c.get("weight"),
+            "why": c.get("detail") or "-",
+            "with": c.get("correlated_with") or "-",
+            "Spearman": c.get("spearman"),
+        }
+        for c in selection.get("columns") or []
     ]
 
 

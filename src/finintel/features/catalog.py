@@ -108,6 +108,7 @@ TYPOLOGY_FEATURES: tuple[Feature, ...] = (
         "t.credit_total::DOUBLE ELSE 0 END",
         "transactions",
         label="share of money in passed straight out",
+        defaults={"anomaly": 9},
     ),
     _f(
         "pass_through_largest",
@@ -152,6 +153,7 @@ TYPOLOGY_FEATURES: tuple[Feature, ...] = (
         "coalesce(t.struct_n, 0)",
         "transactions",
         label="amounts just under the reporting threshold",
+        defaults={"anomaly": 11},
     ),
     _f(
         "structuring_share",
@@ -199,6 +201,7 @@ TYPOLOGY_FEATURES: tuple[Feature, ...] = (
         "coalesce(t.tiny_burst, 0)",
         "transactions",
         label="most tiny debits within an hour",
+        defaults={"anomaly": 10},
     ),
     _f(
         "round_amount_share",
@@ -208,6 +211,7 @@ TYPOLOGY_FEATURES: tuple[Feature, ...] = (
         "CASE WHEN t.n > 0 THEN t.round_n::DOUBLE / t.n ELSE 0 END",
         "transactions",
         label="share of round amounts",
+        defaults={"anomaly": 12},
     ),
 )
 

@@ -11,7 +11,7 @@ What is drawn (`draw_plots` returns `{name: "plots/<name>.png"}` for the plots i
 | name | shows |
 |---|---|
 | k_selection | inertia (elbow marked), silhouette, Calinski-Harabasz, Davies-Bouldin and |
-| | stability per k; the chosen k and the reason |
+| | stability with its confidence band per k; the chosen k and the reason |
 | segments_pca | customers in two principal components of the segmenter's space, by persona |
 | segment_profile | each segmentation feature's centroid z per segment (heat map) |
 | segment_sizes | customers per segment |
@@ -51,7 +51,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from finintel.errors import PlotUnavailableError
-from finintel.report.shapes import PlotData, RiskBand, Summary
+from finintel.report.shapes import KRow, PlotData, RiskBand, Summary
 from finintel.report.summary import PLOT_NAMES, PLOTS_DIR, profile_features
 from finintel.writers import atomic_path
 
@@ -186,6 +186,8 @@ def _k_selection(data: _View) -> Figure:
     ks = np.array([r["k"] for r in table])
     chosen, elbow = seg.get("chosen_k"), seg.get("elbow_k")
     eligible = np.array([bool(r.get("eligible")) for r in table])
+    unstable = seg.get("stable") is False
+    chosen_label = f"k = {chosen} shown (not stable)" if unstable else f"chosen k = {chosen}"
     fig = _figure(12.5, 7.2)
     axes = fig.subplots(2, 3)
     panels: list[tuple[_KMetric, str, str]] = [
@@ -209,8 +211,8 @@ def _k_selection(data: _View) -> Figure:
             label="not eligible (unstable or tiny segment)",
         )
         if key == "stability":
-            sd = np.array([r.get("stability_sd") or 0.0 for r in table], dtype=float)
-            ax.fill_between(ks, values - sd, np.minimum(values + sd, 1.0), color=GRID, alpha=0.6)
+            low, high, band_label = stability_band(table)
+            ax.fill_between(ks, low, high, color=GRID, alpha=0.6, label=band_label)
             minimum = (data.summary["model_card"]["parameters"].get("segments") or {}).get(
                 "min_stability"
             )
@@ -228,20 +230,31 @@ def _k_selection(data: _View) -> Figure:
                 arrowprops={"arrowstyle": "->", "color": INK},
             )
         if chosen is not None:
-            ax.axvline(
-                chosen, color=ACCENT, linestyle="--", linewidth=1.2, label=f"chosen k = {chosen}"
-            )
+            ax.axvline(chosen, color=ACCENT, linestyle="--", linewidth=1.2, label=chosen_label)
         _style(ax, title, "number of segments k", unit)
         ax.set_xticks(ks)
     handles, labels = axes.flat[0].get_legend_handles_labels()
+    band_handles, band_labels = axes.flat[4].get_legend_handles_labels()
+    extra = [
+        (h, label)
+        for h, label in zip(band_handles, band_labels, strict=True)
+        if label not in labels
+    ]
     text_ax = axes.flat[5]
     text_ax.axis("off")
-    text_ax.legend(handles, labels, loc="upper left", fontsize=8.5, frameon=False)
+    text_ax.legend(
+        [*handles, *(h for h, _ in extra)],
+        [*labels, *(label for _, label in extra)],
+        loc="upper left",
+        fontsize=8.5,
+        frameon=False,
+    )
     reason = seg.get("reason") or ""
+    why = f"k = {chosen} shown, not stable" if unstable else f"Why k = {chosen}"
     text_ax.text(
         0.0,
-        0.55,
-        f"Why k = {chosen}:\n{textwrap.fill(reason, 44)}",
+        0.5,
+        f"{why}:\n{textwrap.fill(reason, 44)}",
         va="top",
         fontsize=9,
         color=INK,
@@ -249,6 +262,30 @@ def _k_selection(data: _View) -> Figure:
     )
     fig.suptitle("Choosing the number of segments", fontsize=TITLE_SIZE + 1, color=INK)
     return fig
+
+
+def stability_band(table: Sequence[KRow]) -> tuple[FloatArray, FloatArray, str]:
+    """The band drawn around the stability per k: the segmenter's confidence bounds of the
+    mean, or, for evidence from before it gave them, the mean ± one standard deviation.
+
+    Example:
+        >>> low, high, label = stability_band(
+        ...     [{"k": 2, "stability": 0.8, "stability_low": 0.7, "stability_high": 0.9}]
+        ... )
+        >>> low.tolist(), high.tolist(), label
+        ([0.7], [0.9], 'confidence band of the mean stability')
+        >>> stability_band([{"k": 2, "stability": 0.95, "stability_sd": 0.1}])[1].tolist()
+        [1.0]
+    """
+    mean = np.array([_or_nan(r.get("stability")) for r in table], dtype=float)
+    if all(r.get("stability_low") is not None for r in table) and all(
+        r.get("stability_high") is not None for r in table
+    ):
+        low = np.array([_or_nan(r.get("stability_low")) for r in table], dtype=float)
+        high = np.array([_or_nan(r.get("stability_high")) for r in table], dtype=float)
+        return low, high, "confidence band of the mean stability"
+    sd = np.array([r.get("stability_sd") or 0.0 for r in table], dtype=float)
+    return mean - sd, np.minimum(mean + sd, 1.0), "stability ± one standard deviation"
 
 
 def _segments_pca(data: _View) -> Figure:

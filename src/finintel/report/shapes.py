@@ -108,8 +108,56 @@ class KRow(TypedDict, total=False):
     davies_bouldin: float | None
     stability: float | None
     stability_sd: float | None
+    # the confidence bounds of the mean, the resamples and restarts behind it, and the
+    # segmenter's verdict (stable, unstable, borderline, undecided); absent in older runs
+    stability_low: float | None
+    stability_high: float | None
+    rounds: int | None
+    restarts: int | None
+    verdict: str | None
     min_share: float | None
     eligible: bool
+
+
+class KAttempt(TypedDict, total=False):
+    """An extra step the k choice took for one k (metrics.json `k_selection.attempts`)."""
+
+    k: int
+    step: str
+    rounds: int
+    restarts: int
+    stability: float | None
+    stability_low: float | None
+    stability_high: float | None
+    verdict: str | None
+
+
+class ColumnDecision(TypedDict):
+    """One column offered to the segmenter: kept (with its weight) or dropped, and why.
+
+    `reason` is "kept", "near-constant" or "redundant"; `detail` says it in words (for a kept
+    column of a share block: the block and how much it weighs); a redundant column names the
+    kept column it ranks customers like (`correlated_with`) and their Spearman correlation.
+    """
+
+    column: str
+    label: str
+    kept: bool
+    reason: str
+    detail: str | None
+    correlated_with: str | None
+    spearman: float | None
+    weight: float | None
+
+
+class FeatureSelection(TypedDict):
+    """Which offered columns the segmenter kept, and the rule it followed."""
+
+    mode: str | None  # "default" (planned from the data) or "configured" (used as given)
+    rule: str | None
+    kept: int
+    dropped: int
+    columns: list[ColumnDecision]
 
 
 class Segments(TypedDict):
@@ -127,6 +175,12 @@ class Segments(TypedDict):
     columns: list[str]
     feature_labels: dict[str, str]
     items: list[SegmentItem]
+    # the segmenter's own verdict (None for a run from before it gave one), its sentence for a
+    # person, the extra steps of the k choice and the column decision (None before it existed)
+    stable: NotRequired[bool | None]
+    note: NotRequired[str | None]
+    attempts: NotRequired[list[KAttempt]]
+    feature_selection: NotRequired[FeatureSelection | None]
 
 
 class RiskBand(TypedDict):
@@ -285,11 +339,15 @@ class KSelectionEvidence(TypedDict):
     rule: str | None
     reason: str | None
     table: list[KRow]
+    stable: NotRequired[bool | None]
+    attempts: NotRequired[list[KAttempt]]
 
 
 class Separation(TypedDict):
     stability: float | None
     stability_sd: float | None
+    stability_low: NotRequired[float | None]
+    stability_high: NotRequired[float | None]
     silhouette: float | None
     calinski_harabasz: float | None
     davies_bouldin: float | None
@@ -409,17 +467,50 @@ class Summary(TypedDict):
 class KSelection(TypedDict, total=False):
     chosen_k: int
     mode: str
+    stable: bool
     rule: str
     reason: str
+    attempts: list[KAttempt]
     table: list[KRow]
+
+
+# metrics.json `segments.feature_selection.dropped` (`with` is a Python keyword, hence this form)
+DroppedColumnMetrics = TypedDict(
+    "DroppedColumnMetrics",
+    {"column": str, "reason": str, "detail": str, "with": str, "spearman": float},
+    total=False,
+)
+
+
+class MixBlockMetrics(TypedDict, total=False):
+    """A share block (channel or category mix) whose kept columns share one weight."""
+
+    name: str
+    columns: list[str]
+    counts_as: float
+    column_weight: float
+
+
+class FeatureSelectionMetrics(TypedDict, total=False):
+    mode: str
+    rule: str
+    candidates: list[str]
+    kept: list[str]
+    dropped: list[DroppedColumnMetrics]
+    weights: dict[str, float]
+    blocks: list[MixBlockMetrics]
 
 
 class SegmentMetrics(TypedDict, total=False):
     k: int
     k_selection: KSelection
+    stable: bool
+    note: str
+    feature_selection: FeatureSelectionMetrics
     silhouette: float
     stability: float
     stability_sd: float
+    stability_low: float
     calinski_harabasz: float
     davies_bouldin: float
     columns: list[str]

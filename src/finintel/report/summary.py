@@ -49,13 +49,17 @@ from finintel.report.model_view import ModelView, model_dir_of, read_model
 from finintel.report.plot_data import PlotInputs, plot_data
 from finintel.report.shapes import (
     Anomalies,
+    ColumnDecision,
     CrossValidation,
     CrossValidationMetrics,
     DataQuality,
     DerivedVariable,
+    DroppedColumnMetrics,
+    FeatureSelection,
     FeaturesInfo,
     KRow,
     Manifest,
+    MixBlockMetrics,
     ModelCard,
     Overview,
     ProfileEntry,
@@ -71,6 +75,7 @@ from finintel.report.shapes import (
     RunMetrics,
     RunRecord,
     SegmentItem,
+    SegmentMetrics,
     Segments,
     SegmentState,
     Summary,
@@ -92,11 +97,13 @@ __all__ = [
     "PLOT_NAMES",
     "SCORED_FILE",
     "SUMMARY_FILE",
+    "feature_selection",
     "load_summary",
     "model_dir_of",
     "plot_needs",
     "profile_features",
     "summarize",
+    "unstable_segments_note",
     "write_summary",
 ]
 
@@ -110,6 +117,8 @@ RISK_OFF_HINT = (
     "To run without a risk score on purpose, and without the warning, set [risk] enabled = "
     "false in the config."
 )
+# The stability bar of runs from before the segmenter gave its own verdict (`stable`).
+LEGACY_MIN_STABILITY = 0.9
 RISK_PLOTS = ("risk_distribution", "risk_by_segment", "risk_roc", "risk_calibration")
 
 # Every plot the report draws, in report order (see `plot_needs` for when one is left out).
@@ -363,6 +372,7 @@ def _segments(
         )
     settings = _settings(model.manifest, run_info, "segments")
     columns = list(seg_metrics.get("columns") or model.manifest.get("segment_columns") or [])
+    stable = seg_metrics.get("stable", selection.get("stable"))
     return {
         "chosen_k": selection.get("chosen_k", seg_metrics.get("k")),
         "mode": selection.get("mode"),
@@ -380,7 +390,86 @@ def _segments(
             f: feature_label(f) for f in [*columns, *(p for i in items for p in i["profile"])]
         },
         "items": items,
+        "stable": None if stable is None else bool(stable),
+        "note": seg_metrics.get("note"),
+        "attempts": list(selection.get("attempts") or []),
+        "feature_selection": feature_selection(seg_metrics),
     }
+
+
+def feature_selection(seg_metrics: SegmentMetrics) -> FeatureSelection | None:
+    """The segmenter's column decision, one row per offered column in its priority order.
+
+    None when the metrics hold no decision (a run from before the segmenter recorded one).
+
+    Example:
+        >>> view = feature_selection({"feature_selection": {
+        ...     "mode": "default", "candidates": ["debit_avg", "debit_total"],
+        ...     "kept": ["debit_avg"], "weights": {"debit_avg": 1.0, "debit_total": 0.0},
+        ...     "dropped": [{"column": "debit_total", "reason": "redundant",
+        ...                  "detail": "|Spearman| 0.95 with debit_avg, kept earlier",
+        ...                  "with": "debit_avg", "spearman": 0.95}]}})
+        >>> [(c["column"], c["reason"], c["correlated_with"]) for c in view["columns"]]
+        [('debit_avg', 'kept', None), ('debit_total', 'redundant', 'debit_avg')]
+    """
+    selection = seg_metrics.get("feature_selection")
+    if not selection:
+        return None
+    dropped = {str(d.get("column")): d for d in selection.get("dropped") or []}
+    kept = [str(c) for c in selection.get("kept") or []]
+    weights = selection.get("weights") or {}
+    blocks = {
+        str(column): block
+        for block in selection.get("blocks") or []
+        for column in block.get("columns") or []
+    }
+    offered = [str(c) for c in selection.get("candidates") or []]
+    offered += [c for c in [*kept, *dropped] if c not in offered]
+    rows = [_column_decision(c, dropped.get(c), weights.get(c), blocks.get(c)) for c in offered]
+    return {
+        "mode": selection.get("mode"),
+        "rule": selection.get("rule"),
+        "kept": sum(row["kept"] for row in rows),
+        "dropped": sum(not row["kept"] for row in rows),
+        "columns": rows,
+    }
+
+
+def _column_decision(
+    column: str,
+    dropped: DroppedColumnMetrics | None,
+    weight: float | None,
+    block: MixBlockMetrics | None,
+) -> ColumnDecision:
+    """One offered column: kept (with its weight and share block) or dropped, and why."""
+    row: ColumnDecision = {
+        "column": column,
+        "label": feature_label(column),
+        "kept": dropped is None,
+        "reason": "kept",
+        "detail": _block_detail(block),
+        "correlated_with": None,
+        "spearman": None,
+        "weight": None if weight is None else float(weight),
+    }
+    if dropped is not None:
+        spearman = dropped.get("spearman")
+        row["reason"] = str(dropped.get("reason") or "dropped")
+        row["detail"] = dropped.get("detail")
+        row["correlated_with"] = dropped.get("with")
+        row["spearman"] = None if spearman is None else float(spearman)
+    return row
+
+
+def _block_detail(block: MixBlockMetrics | None) -> str | None:
+    """How a kept column of a share block is weighed, in words (None outside a block)."""
+    if not block:
+        return None
+    name = str(block.get("name", "share")).replace("_", " ")
+    size = len(block.get("columns") or [])
+    counts_as = block.get("counts_as")
+    together = f"; together they weigh as {counts_as:g} columns" if counts_as is not None else ""
+    return f"one of {size} {name} columns{together}"
 
 
 def _profile(row: Mapping[str, str], state: SegmentState) -> dict[str, ProfileEntry]:
@@ -681,6 +770,7 @@ def _model_card(
     config: RunConfig = run_info.get("config") or manifest.get("config") or {}
     versions = {"finintel": run_info.get("finintel_version", manifest.get("finintel_version"))}
     versions.update(run_info.get("libraries") or manifest.get("libraries") or {})
+    chosen = next((r for r in segments["k_table"] if r.get("k") == segments["chosen_k"]), KRow())
     return {
         "versions": versions,
         "parameters": {
@@ -696,10 +786,14 @@ def _model_card(
             "rule": segments["rule"],
             "reason": segments["reason"],
             "table": segments["k_table"],
+            "stable": segments.get("stable"),
+            "attempts": segments.get("attempts") or [],
         },
         "stability": {
             "stability": segments["stability"],
             "stability_sd": segments["stability_sd"],
+            "stability_low": chosen.get("stability_low"),
+            "stability_high": chosen.get("stability_high"),
             "silhouette": segments["silhouette"],
             "calinski_harabasz": segments["calinski_harabasz"],
             "davies_bouldin": segments["davies_bouldin"],
@@ -754,12 +848,9 @@ def _limitations(
             "customers, not sharply separated groups; customers near a boundary may move "
             "between segments on new data."
         )
-    stability = segments["stability"]
-    if isinstance(stability, int | float) and stability < 0.9:
-        notes.append(
-            f"The chosen segmentation is not fully stable (bootstrap agreement "
-            f"{stability:.2f}): refits on other samples may draw the boundaries differently."
-        )
+    unstable = unstable_segments_note(segments)
+    if unstable:
+        notes.append(unstable)
     constant = (metrics.get("segments") or {}).get("constant_columns")
     if constant:
         notes.append(
@@ -768,6 +859,38 @@ def _limitations(
             + "."
         )
     return notes
+
+
+def unstable_segments_note(segments: Segments) -> str | None:
+    """The sentence saying the segments are not a stable structure, or None when they are.
+
+    The segmenter's own verdict (`stable`, `note`) decides. A run from before the segmenter
+    gave one is judged by its mean bootstrap agreement against the old bar (0.9).
+
+    Example:
+        >>> unstable_segments_note({"stable": False, "note": "No k was stable."})
+        'No k was stable.'
+        >>> unstable_segments_note({"stable": True, "note": "The 4 segments are stable."})
+        >>> unstable_segments_note({"stability": 0.51})[:54]
+        'The segments are not a stable structure (bootstrap agr'
+    """
+    stable = segments.get("stable")
+    if stable is True:
+        return None
+    if stable is False:
+        chosen = segments.get("chosen_k")
+        return segments.get("note") or (
+            f"The {chosen} segments are not stable: they are a partition of the customers, "
+            "not a structure found in the data."
+        )
+    stability = segments.get("stability")
+    if isinstance(stability, int | float) and stability < LEGACY_MIN_STABILITY:
+        return (
+            f"The segments are not a stable structure (bootstrap agreement {stability:.2f}, "
+            f"below {LEGACY_MIN_STABILITY}): refits on other samples draw the boundaries "
+            "differently."
+        )
+    return None
 
 
 # ---------------------------------------------------------------------- reading

@@ -1,4 +1,5 @@
-"""Segment explorer: one segment's profile, playbook and members, and how k was chosen."""
+"""Segment explorer: one segment's profile, playbook and members, how k was chosen, which
+columns the segmenter kept, and a warning when the segments are not a stable structure."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ items = segments["items"]
 st.title("Segment explorer")
 if not items:
     ui.stop("this run has no segments")
+unstable = data.segments_warning(summary)
+if unstable:
+    st.warning(f"**These segments are not a stable structure.** {unstable}")
 
 by_label = {f"{item['segment_name']} (segment {item['segment_id']})": item for item in items}
 chosen = by_label[st.selectbox("Segment", list(by_label), key="segment")]
@@ -59,13 +63,25 @@ st.caption(
 ui.table(members)
 
 st.subheader("How many segments")
+shown = f"{segments.get('chosen_k')} segments" + (", not stable" if unstable else "")
 st.write(
-    f"{segments.get('chosen_k')} segments. {segments.get('reason') or ''} "
+    f"{shown}. {segments.get('reason') or ''} "
     f"Silhouette {ui.score(segments.get('silhouette'))}, "
     f"stability {ui.score(segments.get('stability'))}."
 )
+if not unstable and segments.get("note"):
+    st.caption(str(segments["note"]))
 ui.plot(run_dir, summary, "segments_pca", "Customers in the model's space, by segment")
 with st.expander("Evidence for each k"):
     if segments.get("rule"):
         st.caption(segments["rule"])
     ui.table(segments.get("k_table") or [])
+
+columns = data.segment_column_rows(segments)
+if columns:
+    kept = sum(row["used"] == "kept" for row in columns)
+    with st.expander(f"Columns used ({kept} of {len(columns)} kept)"):
+        selection = segments.get("feature_selection")
+        if selection and selection.get("rule"):
+            st.caption(str(selection["rule"]))
+        ui.table(columns)
