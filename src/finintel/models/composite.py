@@ -62,8 +62,9 @@ from finintel.models.risk_factors import (
     bare_column,
     evaluate_factors,
     factor_library,
+    roles_record,
 )
-from finintel.settings.risk import ROLES, RiskFactorSpec
+from finintel.settings.risk import RiskFactorSpec
 
 NO_FACTOR = "no risk factor has a value for this customer"
 NEUTRAL = 50.0  # the composite of a customer with no factor value: the median customer
@@ -153,12 +154,7 @@ class CompositeRisk(RiskModel):
             "factor_source": source,
             "normalisation": "mid-rank percentile fitted on the training population",
             "combination": "weighted mean of the risk percentiles a customer has a value for",
-            "roles": {
-                "declared": dict(self.settings.roles),
-                "columns_by_role": {r: list(c) for r, c in sorted(library.role_columns.items())},
-                "canonical_parts": dict(sorted(library.implicit.items())),
-                "not_declared": [r for r in ROLES if r not in self.settings.roles.values()],
-            },
+            "roles": roles_record(library, self.settings),
             "factors": factors,
             "unavailable_factors": dict(sorted(unavailable.items())),
             "columns_used": self.columns_,

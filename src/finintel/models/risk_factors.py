@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -671,3 +672,14 @@ def _check_expression(con: duckdb.DuckDBPyConnection, spec: RiskFactorSpec) -> s
     except duckdb.Error as exc:
         raise ConfigError(f"risk factor {spec.name!r}: {str(exc).splitlines()[0]}") from exc
     return None
+
+
+def roles_record(library: FactorLibrary, settings: RiskSettings) -> dict[str, Any]:
+    """The roles as the metrics record them: declared, columns read per role, canonical
+    columns used as parts, and the roles nothing was declared for; both risk modes write it."""
+    return {
+        "declared": dict(settings.roles),
+        "columns_by_role": {r: list(c) for r, c in sorted(library.role_columns.items())},
+        "canonical_parts": dict(sorted(library.implicit.items())),
+        "not_declared": [r for r in ROLES if r not in settings.roles.values()],
+    }

@@ -65,8 +65,9 @@ from finintel.models.risk_factors import (
     bare_column,
     evaluate_factors,
     factor_library,
+    roles_record,
 )
-from finintel.settings.risk import ROLES, RiskFactorSpec, RiskSettings
+from finintel.settings.risk import RiskFactorSpec, RiskSettings
 
 SCORECARD_FILE = "risk_scorecard.csv"
 # Points scaling of the scorecard table: 600 points at odds 50:1 (good:bad), 20 points double
@@ -518,17 +519,6 @@ def _check_categorical(frame: FeatureFrame, settings: RiskSettings) -> None:
 def _same_values(a: FloatArray, b: FloatArray) -> bool:
     """Whether two columns hold the same values (missing in the same rows)."""
     return bool(np.array_equal(a, b, equal_nan=True))
-
-
-def roles_record(library: FactorLibrary, settings: RiskSettings) -> dict[str, Any]:
-    """The roles as the metrics record them: declared, columns read per role, canonical
-    columns used as parts, and the roles nothing was declared for (as the composite's)."""
-    return {
-        "declared": dict(settings.roles),
-        "columns_by_role": {r: list(c) for r, c in sorted(library.role_columns.items())},
-        "canonical_parts": dict(sorted(library.implicit.items())),
-        "not_declared": [r for r in ROLES if r not in settings.roles.values()],
-    }
 
 
 def _variable_values(frame: FeatureFrame, variables: Sequence[Variable]) -> FloatArray:
