@@ -215,6 +215,10 @@ def test_improbable_transaction_alerts_make_a_customer_anomalous(
     assert (result.anomaly_score[ordinary] <= bar + (100 - bar) / 4).all()
     assert result.anomaly_score.max() > result.anomaly_score[ordinary].max()
     assert result.is_anomaly.sum() == 60  # the budget of flags is kept
+    assert model.metrics_["transaction_evidence"] == {
+        "used": True,
+        "flagged_by_evidence_alone": 3,
+    }
     reason = str(result.anomaly_reasons[ordinary[0]])
     assert reason.startswith("12 transactions alerted (chance about 1 in 10^14")
     assert "largest alerted 41,200.00, 80% of the money out" in reason

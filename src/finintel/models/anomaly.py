@@ -8,11 +8,14 @@ median-centring, robust scaling, clipped at `settings.clip` robust SDs):
 - ECOD (empirical tail probabilities per feature, from the training data only).
 
 Each detector's score becomes its percentile in the detector's TRAINING score distribution
-(stored), and the percentiles are combined by `settings.combine` ("mean" by default, chosen by
-measurement on synthetic banks; see docs/anomalies.md). The combined value is
+(stored), and the percentiles are combined by `settings.combine` ("auto" by default: the
+mean, unless one detector alone sees the anomalies; `finintel.models.combination`). When the
+frame carries the transaction alerter's evidence (`EVIDENCE_COLUMNS`), a customer with
+improbably many alerts is raised into the flagged band (`evidence_score`). The result is
 `anomaly_score` (0-100). `is_anomaly` compares it with a threshold fixed at fit time from
 `expected_rate` or `alert_budget`, so new data is judged against the same bar. Every flagged
-customer gets plain-words `anomaly_reasons` naming the features furthest from typical.
+customer gets plain-words `anomaly_reasons` naming the features furthest from typical, and the
+transactions when they raised the score. See docs/anomalies.md.
 
 Example:
     >>> from finintel.settings.anomaly import AnomalySettings
@@ -222,9 +225,11 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         combined = combine(matrix, rule, names)
         self.evidence_customers_ = len(frame) if _has_evidence(frame) else None
         self.behaviour_threshold_ = threshold_for(combined, count)
-        combined = self._with_evidence(frame, combined)
+        behaviour = combined
+        combined = self._with_evidence(frame, behaviour)
         threshold = threshold_for(combined, count)
         flagged = int((combined >= threshold).sum())
+        by_evidence = int(((combined >= threshold) & (behaviour < threshold)).sum())
 
         self.features_ = features
         self.value_labels_ = labels_for(value_labels, features)
@@ -244,7 +249,10 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
                 "rule": rule,
                 "why": why,
                 "sparsity_of_flagged": sparsity,
-                "transaction_evidence": self.evidence_customers_ is not None,
+            },
+            "transaction_evidence": {
+                "used": self.evidence_customers_ is not None,
+                "flagged_by_evidence_alone": by_evidence,
             },
             "threshold": {
                 "anomaly_score": round(threshold, 6),
