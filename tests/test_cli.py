@@ -228,3 +228,20 @@ def test_segment_note_is_printed_as_the_segmenter_gave_it(
 ) -> None:
     _print_segment_note(metrics)
     assert " ".join(capsys.readouterr().out.split()) == expected
+
+
+def test_generate_a_scenario_bank_or_refuse_an_unknown_one(tmp_path: Path) -> None:
+    out = tmp_path / "gig"
+    args = ["generate", "--customers", "300", "--seed", "5", "--out", str(out), "--quiet"]
+    result = runner.invoke(app, [*args, "--scenario", "digital_gig"])
+    assert result.exit_code == 0, result.output
+    con = connect()
+    described = con.execute(f"DESCRIBE SELECT * FROM '{out / 'transactions.parquet'}'")
+    assert "balance_after" not in {row[0] for row in described.fetchall()}  # as designed
+    personas = con.execute(
+        f"SELECT DISTINCT persona FROM '{out / 'truth' / 'customers.parquet'}'"
+    ).fetchall()
+    assert {"gig_worker"} <= {row[0] for row in personas}
+    refused = runner.invoke(app, [*args, "--scenario", "nowhere"])
+    assert refused.exit_code != 0
+    assert "--scenario must be default or one of digital_gig, high_street" in refused.output

@@ -259,20 +259,31 @@ def generate(
     ] = 20.0,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     clean: Annotated[bool, typer.Option("--clean", help="Plant no dirty rows.")] = False,
+    scenario: Annotated[
+        str,
+        typer.Option(help="Bank design: default, or a scenario of docs/quality.md."),
+    ] = "default",
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Generate a synthetic bank: customers, transactions, loans, and ground truth under truth/."""
-    from finintel.synthetic import generate_bank
+    from finintel.scenarios import SCENARIOS
+    from finintel.synthetic import DEFAULT_DESIGN, generate_bank
 
     with _friendly_errors(debug):
         if fmt not in ("parquet", "csv"):
             raise ConfigError(f"--format must be parquet or csv, not {fmt!r}")
+        if scenario != "default" and scenario not in SCENARIOS:
+            raise ConfigError(
+                f"--scenario must be default or one of {', '.join(sorted(SCENARIOS))}, "
+                f"not {scenario!r}"
+            )
         file_format: Literal["parquet", "csv"] = "parquet" if fmt == "parquet" else "csv"
         kwargs: dict[str, Any] = {
             "tx_per_customer": tx_per_customer,
             "fmt": file_format,
             "dirty_rows": not clean,
+            "design": SCENARIOS.get(scenario, DEFAULT_DESIGN),
         }
         if quiet:
             bank = generate_bank(out, n_customers, seed, **kwargs)
