@@ -3,7 +3,8 @@
 The generator plants personas, anomalous customers and a behaviour-driven default outcome; this
 module compares a run's `customers_scored.parquet` with them: segment recovery (adjusted Rand
 index, and which segment name each planted persona mostly received), anomaly PR-AUC and ROC-AUC,
-the share of each planted kind of anomalous customer among the flagged (recall per kind), the
+the share of each planted kind of anomalous customer among the flagged (recall per kind; also
+among as many top-scored customers as were planted), the
 risk score's ROC-AUC against the planted defaults (absent when the run has no risk score), and
 which planted transactions are among `transaction_alerts.csv` (recall per kind, precision).
 
@@ -63,6 +64,16 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
         k: round(sum(f for f, q in zip(flagged, kind, strict=True) if q == k) / kind.count(k), 4)
         for k in kinds
     }
+    # the same at the planted rate: the planted count of top-scored customers, for banks that
+    # plant more anomalous customers than the expected rate flags
+    top = sorted(range(len(score)), key=lambda i: (-score[i], i))[: sum(planted)]
+    in_top = [False] * len(score)
+    for i in top:
+        in_top[i] = True
+    recall_at_planted_rate = {
+        k: round(sum(t for t, q in zip(in_top, kind, strict=True) if q == k) / kind.count(k), 4)
+        for k in kinds
+    }
     return {
         "customers": len(rows),
         "segments": {
@@ -78,6 +89,7 @@ def evaluate_against_truth(run_dir: Path, bank_dir: Path) -> dict[str, Any]:
             "pr_auc": round(float(average_precision_score(planted, score)), 4),
             "roc_auc": round(float(roc_auc_score(planted, score)), 4),
             "recall_by_kind": recall_by_kind,
+            "recall_by_kind_at_planted_rate": recall_at_planted_rate,
         },
         "risk": {
             "default_rate": round(sum(defaulted) / len(defaulted), 4),
