@@ -34,19 +34,13 @@ from finintel.run_layout import RunLayout
 from finintel.scenarios import SCENARIOS
 from finintel.synthetic import DEFAULT_DESIGN, generate_bank
 
-# Jurisdiction facts a bank states in its config (the scenario's reporting threshold).
-REPORTING_THRESHOLD = {"regional_business": 15_000}
-
 
 def one_seed(root: Path, customers: int, seed: int, scenario: str = "default") -> dict[str, Any]:
     design = SCENARIOS.get(scenario, DEFAULT_DESIGN)
     bank = generate_bank(root / "bank", customers, seed=seed, design=design)
     cfg = config_for_files(str(bank.customers), str(bank.transactions), str(bank.loans))
-    features = cfg.features
-    if scenario in REPORTING_THRESHOLD:
-        features = features.model_copy(
-            update={"reporting_threshold": REPORTING_THRESHOLD[scenario]}
-        )
+    # the bank's cash reporting threshold is a fact of its jurisdiction, stated in its config
+    features = cfg.features.model_copy(update={"reporting_threshold": design.reporting_threshold})
     cfg = cfg.model_copy(update={"seed": seed, "features": features})
     run, scored = RunLayout(root / "run"), RunLayout(root / "score")
     start = time.perf_counter()  # as `finintel run`: the pipeline, then the report

@@ -28,8 +28,6 @@ pytestmark = pytest.mark.slow
 CUSTOMERS = 5000
 # One seed per scenario; none of them was used to choose a setting.
 SEED = {"high_street": 71, "digital_gig": 72, "regional_business": 73}
-# Jurisdiction facts a bank states in its config, not model settings.
-REPORTING_THRESHOLD = {"regional_business": 15_000}
 
 
 @dataclass(frozen=True)
@@ -106,11 +104,12 @@ def scenario(
 ) -> ScenarioRun:
     name = str(request.param)
     root = tmp_path_factory.mktemp(name)
-    bank = generate_bank(root / "bank", CUSTOMERS, seed=SEED[name], design=SCENARIOS[name])
+    design = SCENARIOS[name]
+    bank = generate_bank(root / "bank", CUSTOMERS, seed=SEED[name], design=design)
     cfg = config_for_files(str(bank.customers), str(bank.transactions), str(bank.loans))
-    features = cfg.features
-    if name in REPORTING_THRESHOLD:
-        features = features.model_copy(update={"reporting_threshold": REPORTING_THRESHOLD[name]})
+    # the bank's cash reporting threshold is a fact of its jurisdiction, stated in its config
+    threshold = {"reporting_threshold": design.reporting_threshold}
+    features = cfg.features.model_copy(update=threshold)
     cfg = cfg.model_copy(update={"seed": SEED[name], "features": features})
     run_all(cfg, Path(), root / "run", today=date(2026, 11, 21))
     metrics = json.loads((root / "run" / "metrics.json").read_text())

@@ -298,21 +298,22 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
         """The transactions at or above the threshold, with reasons, and each customer's
         evidence. Asked twice about unchanged inputs (the customer anomaly detector reads the
         evidence before the alerts are stored), the second answer is the first one's."""
-        inputs = _inputs_fingerprint(data.con, data.transactions, data.segments)
-        if self._last_alerts is not None and self._last_alerts[0] == inputs:
-            return self._last_alerts[1]
-        alerts = self._alerts(data)
-        self._last_alerts = (inputs, alerts)
-        return alerts
-
-    def _alerts(self, data: TransactionTables) -> TransactionAlerts:
         con = data.con
         if not self.active:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_ALERTS} ({_ALERT_COLUMNS})")
             table = con.sql(f"SELECT * FROM {_ALERTS}").to_arrow_table()
             con.execute(f"DROP TABLE {_ALERTS}")
             return TransactionAlerts(table, _empty_evidence())
-        self._fitted_components(con, data.transactions, data.segments)
+        inputs = _inputs_fingerprint(con, data.transactions, data.segments)
+        if self._last_alerts is not None and self._last_alerts[0] == inputs:
+            return self._last_alerts[1]
+        alerts = self._alerts(data, inputs)
+        self._last_alerts = (inputs, alerts)
+        return alerts
+
+    def _alerts(self, data: TransactionTables, inputs: list[Any]) -> TransactionAlerts:
+        con = data.con
+        self._fitted_components(con, data.transactions, data.segments, inputs)
         score = _score_sql(self.normalisers_, self.weights_)
         reasons = _reasons_sql(self.normalisers_, self.settings)
         scored = f"(SELECT *, {score} AS alert_score FROM {_WORK})"
@@ -331,9 +332,7 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
             evidence.column("tx_scored").to_numpy(),
             self.settings.expected_rate,
         )
-        evidence = evidence.drop_columns(["tx_scored"]).add_column(
-            1, "tx_alert_surprise", pa.array(surprise, pa.float64())
-        )
+        evidence = evidence.append_column("tx_alert_surprise", pa.array(surprise, pa.float64()))
         return TransactionAlerts(table, evidence.select(["customer_id", *EVIDENCE_COLUMNS]))
 
     def decision_function(self, data: TransactionTables) -> pa.Table:
@@ -351,19 +350,20 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
         return table
 
     def _fitted_components(
-        self, con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        transactions: str,
+        segments: str | None,
+        inputs: list[Any] | None = None,
     ) -> None:
         """Create the work table of per-transaction components with the fit-time statistics.
 
         A table kept by `fit(keep_for_alerts=True)` is used once, when it was built from the
-        same inputs.
+        same inputs (`inputs`: their fingerprint, when the caller has it already).
         """
         kept, self._kept_inputs = self._kept_inputs, None
-        if (
-            kept is not None
-            and _table_exists(con, _WORK)
-            and kept == _inputs_fingerprint(con, transactions, segments)
-        ):
+        same = kept is not None and _table_exists(con, _WORK)
+        if same and kept == (inputs or _inputs_fingerprint(con, transactions, segments)):
             return
         _components_table(
             con,
