@@ -1,4 +1,5 @@
-"""The dashboard pages, driven by Streamlit's AppTest over a real (supervised) run."""
+"""The dashboard pages, driven by Streamlit's AppTest over real runs: supervised, a fallback to
+the unsupervised score (labels no model can predict), declared roles, and without risk."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("streamlit", reason="the dashboard needs the 'dashboard' extra (streamlit)")
@@ -86,6 +89,11 @@ def app(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {metric.label: metric.value for metric in at.metric}
+
+
+def frames_with(at: AppTest, column: str) -> list[Any]:
+    """The tables of the page (pandas frames) that have `column`, in page order."""
+    return [d.value for d in at.dataframe if column in d.value.columns]
 
 
 def page(at: AppTest, name: str) -> AppTest:
@@ -239,7 +247,8 @@ def test_customer_lookup_shows_every_score_and_reason(
 ) -> None:
     page(app, "customer")
     with_alerts = Counter(a["customer_id"] for a in alerts)
-    customer = next(r for r in scored if r["customer_id"] in with_alerts)
+    # a customer with transaction alerts and risk reasons (a low score may have none)
+    customer = next(r for r in scored if r["customer_id"] in with_alerts and r["risk_reasons"])
     app.text_input(key="customer_id").input(customer["customer_id"]).run()
     assert not app.exception
     shown = metrics(app)
@@ -306,10 +315,14 @@ def test_risk_view_shows_bands_actions_scorecard_and_cv(
     assert dict(zip(bands["band"], bands["customers"], strict=True)) == dict(counts)
     actions = {r["risk_band"]: r["risk_action"] for r in scored}
     assert dict(zip(bands["band"], bands["action"], strict=True)) == actions
-    assert [s.value for s in app.subheader][:5] == [
+    risk = data.run_summary(run_dir)["risk"]
+    delivered = risk.get("model")
+    model_section = "Scorecard" if delivered == "scorecard" else f"Variables of the {delivered}"
+    assert [s.value for s in app.subheader][:6] == [
         "Bands",
         "Distribution",
-        "Scorecard",
+        "Model choice",
+        model_section,
         "Candidate variables computed from several columns",
         "Cross-validation",
     ]
@@ -317,13 +330,104 @@ def test_risk_view_shows_bands_actions_scorecard_and_cv(
     assert float(shown["roc auc"]) > 0.6
     assert shown["folds"] == "5"
     # the bank's own ratios (no role declared): built-in, each with the columns it reads
-    risk = data.run_summary(run_dir)["risk"]
-    derived = app.dataframe[2].value
+    [derived] = frames_with(app, "in the model")
     assert list(derived["name"]) == [d["name"] for d in risk["derived_variables"]]
     assert set(derived["source"]) == {"built-in"} and set(derived["role"]) == {"-"}
     assert list(derived["reads"]) == [", ".join(d["columns"]) for d in risk["derived_variables"]]
     left_out = [e for e in app.expander if e.label.startswith("Factors left out")]
     assert left_out and f"({len(risk['unavailable_factors'])})" in left_out[0].label
+
+
+KINDS = ["scorecard", "logistic", "boosting"]
+
+
+@pytest.mark.slow
+def test_risk_view_shows_the_model_choice_and_the_protected_groups(
+    app: AppTest, scored: list[dict[str, str]], run_dir: Path
+) -> None:
+    page(app, "risk")
+    risk_metrics = json.loads((run_dir / METRICS_JSON).read_text())["risk"]
+    delivered = risk_metrics["model"]
+    [candidates] = frames_with(app, "ROC-AUC (cross-validated)")
+    assert list(candidates["model"]) == KINDS
+    assert list(candidates["delivered"]) == ["delivered" if k == delivered else "-" for k in KINDS]
+    measured = risk_metrics["model_selection"]["candidates"]
+    assert list(candidates["ROC-AUC (cross-validated)"]) == [
+        f"{c['roc_auc']:.3f} ± {c['roc_auc_std']:.3f}" for c in measured
+    ]
+    assert list(candidates["gate"]) == [c["gate"] for c in measured]
+    captions = [c.value for c in app.caption]
+    assert any(c.startswith(f"Delivered: {delivered}. ") for c in captions)
+    assert not app.warning  # labels gave a model that passed: no fallback notice
+    # the score per protected group: the bank's age (a feature) and gender
+    subheaders = [s.value for s in app.subheader]
+    assert subheaders.index("Protected groups") > subheaders.index("Cross-validation")
+    protected = data.run_summary(run_dir)["risk"]["protected"]
+    assert protected is not None and protected["left_out"] == ["age"]
+    assert protected["note"] in captions
+    labels = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert "**age** · features · age bands" in labels
+    assert "**gender** · clean customers · values" in labels
+    groups = frames_with(app, "flagged anomalous")
+    assert len(groups) == 2
+    bands = [b["name"] for b in data.run_summary(run_dir)["risk"]["bands"]]
+    for frame in groups:
+        assert sum(int(n.replace(",", "")) for n in frame["customers"]) == len(scored)
+        assert list(frame.columns[5:]) == [*bands, "flagged anomalous"]
+    by_gender = dict(zip(groups[1]["group"], groups[1]["customers"], strict=True))
+    genders = pq.read_table(RunLayout(run_dir).clean_table("customers")).column("gender")
+    expected = Counter((g or "").strip() or "missing" for g in genders.to_pylist())
+    assert by_gender == {g: f"{n:,}" for g, n in sorted(expected.items())}
+
+
+def test_model_choice_and_protected_rows_from_a_summary() -> None:
+    risk = {
+        "model_choice": {
+            "delivered": None,
+            "candidates": [
+                {
+                    "model": "boosting",
+                    "description": "gradient boosting",
+                    "roc_auc": 0.5087,
+                    "roc_auc_std": 0.0673,
+                    "calibration_slope": 0.0076,
+                    "variables": 30.13,
+                    "gate": "cross-validated ROC-AUC 0.509 is below the minimum 0.6",
+                    "delivered": False,
+                }
+            ],
+        },
+        "fallback": {"reason": "No model passed.", "labelled": 682, "bads": 76, "goods": 606},
+        "model_variables": {
+            "measure": "information value",
+            "rows": [{"variable": "dti", "label": "debt-to-income", "value": 0.31}],
+            "dropped": [{"variable": "age_days", "label": "age days", "why": "IV 0.01 < 0.02"}],
+        },
+    }
+    assert data.candidate_rows(risk) == [
+        {
+            "model": "boosting",
+            "description": "gradient boosting",
+            "ROC-AUC (cross-validated)": "0.509 ± 0.067",
+            "calibration slope": 0.0076,
+            "variables": 30.13,
+            "gate": "cross-validated ROC-AUC 0.509 is below the minimum 0.6",
+            "delivered": "-",
+        }
+    ]
+    assert data.fallback_notice(risk) == (
+        "Default labels were given, but no supervised model passed the gate: the risk score "
+        "is the unsupervised composite of declared risk factors instead (682 labelled "
+        "customers, 76 defaults). No model passed."
+    )
+    assert data.model_variable_rows(risk) == [
+        {"variable": "debt-to-income", "name": "dti", "information value": 0.31}
+    ]
+    assert data.dropped_variable_rows(risk) == [
+        {"variable": "age days", "name": "age_days", "why": "IV 0.01 < 0.02"}
+    ]
+    assert data.candidate_rows({}) == data.model_variable_rows({}) == []
+    assert data.fallback_notice({}) is None and data.dropped_variable_rows({}) == []
 
 
 def test_risk_factor_rows_show_role_source_and_columns() -> None:
@@ -386,7 +490,7 @@ def test_risk_factor_rows_show_role_source_and_columns() -> None:
             "role": "payment / bill",
             "source": "role",
             "reads": "bill_1, paid_1",
-            "in the scorecard": "no",
+            "in the model": "no",
         }
     ]
     assert [(r["role"], r["meaning"], r["from"]) for r in data.role_rows(risk)] == [
@@ -486,6 +590,56 @@ def test_risk_view_shows_each_factors_role_source_and_columns(
     assert f"({len(unavailable)})" in expander.label
     table = at.dataframe[3].value
     assert dict(zip(table["factor"], table["why"], strict=True)) == unavailable
+
+
+# ---------------------------------------------------------------------- a fallback run
+
+
+@pytest.fixture(scope="module")
+def fallback_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bank with its default labels shuffled: no supervised model passes the gate."""
+    from test_report import write_shuffled_labels  # the report's own unpredictable labels
+
+    root = tmp_path_factory.mktemp("dashboard_fallback")
+    bank = generate_bank(root / "bank", 1000, seed=SEED)
+    labels = write_shuffled_labels(bank, root / "shuffled_labels.parquet", seed=SEED)
+    cfg = config_for_files(
+        str(bank.customers), str(bank.transactions), str(bank.loans), str(labels)
+    )
+    cfg = cfg.model_copy(
+        update={"risk": cfg.risk.model_copy(update={"cv_repeats": 1, "cv_folds": 3})}
+    )
+    run_all(cfg.model_copy(update={"seed": SEED}), Path.cwd(), root / "run")
+    return root / "run"
+
+
+@pytest.mark.slow
+def test_a_fallback_run_shows_the_notice_and_every_candidates_verdict(
+    fallback_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(RUN_DIR_ENV, str(fallback_dir))
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT).run()
+    assert metrics(at)["Risk score"] == "unsupervised"
+    page(at, "risk")
+    record = json.loads((fallback_dir / METRICS_JSON).read_text())["risk"]["supervised_fallback"]
+    [notice] = [w.value for w in at.warning]
+    assert notice.startswith(
+        "Default labels were given, but no supervised model passed the gate: the risk score is "
+        f"the unsupervised composite of declared risk factors instead ({record['labelled']:,} "
+        f"labelled customers, {record['bads']:,} defaults). No supervised model passed the gate"
+    )
+    subheaders = [s.value for s in at.subheader]
+    assert {"Model choice", "Factors", "Protected groups"} <= set(subheaders)
+    assert "Cross-validation" not in subheaders and "Scorecard" not in subheaders
+    [candidates] = frames_with(at, "ROC-AUC (cross-validated)")
+    assert list(candidates["model"]) == KINDS
+    assert set(candidates["delivered"]) == {"-"}
+    measured = record["model_selection"]["candidates"]
+    assert list(candidates["gate"]) == [c["gate"] for c in measured]
+    assert "passed" not in set(candidates["gate"])
+    scored = read_csv(fallback_dir / SCORED_CSV)
+    for frame in frames_with(at, "flagged anomalous"):
+        assert sum(int(n.replace(",", "")) for n in frame["customers"]) == len(scored)
 
 
 # ---------------------------------------------------------------------- a run without risk

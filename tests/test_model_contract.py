@@ -29,8 +29,8 @@ from finintel.models.base import FORMAT_VERSIONS, STATE_FILE, FinintelModel
 from finintel.models.composite import CompositeRisk
 from finintel.models.frame import FeatureFrame, load_frame
 from finintel.models.risk import load_risk
-from finintel.models.scorecard import ScorecardRisk
 from finintel.models.segments import Segmenter, segmentation_columns
+from finintel.models.supervised import SupervisedRisk
 from finintel.models.transaction_alerts import TransactionAlerter, TransactionTables
 from finintel.pipeline import run_features
 from finintel.run_layout import (
@@ -70,8 +70,8 @@ CASES = [
         load_risk,
     ),
     CustomerModelCase(
-        "scorecard risk",
-        lambda: ScorecardRisk(RiskSettings(), seed=1),
+        "supervised risk",
+        lambda: SupervisedRisk(RiskSettings(), seed=1),
         lambda model, s: model.fit(s.frame, s.defaulted.astype(np.float64)),
         load_risk,
     ),

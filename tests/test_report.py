@@ -1,10 +1,12 @@
 """The run summary, the plots and the self-contained HTML report, on three small runs.
 
 One synthetic bank (1,500 customers) is run three ways: with transactions and loans (an
-unsupervised risk score), with default labels as well (a scorecard: ROC and calibration plots)
-and with customers only (no transactions, no alerts). Its bundle then scores batches of one
-and two customers. Anonymised card components (no risk factor applies) are run without a risk
-score, switched off in the config and skipped automatically.
+unsupervised risk score), with default labels as well (a supervised model chosen among three:
+ROC and calibration plots) and with customers only (no transactions, no alerts). Its bundle
+then scores batches of one and two customers. The same bank with its labels shuffled across
+customers (outcomes no model can predict) falls back to the unsupervised score. Anonymised card
+components (no risk factor applies) are run without a risk score, switched off in the config
+and skipped automatically.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import cast
 
 import duckdb
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from markupsafe import escape
 
@@ -80,6 +84,30 @@ def labelled_run(bank: GeneratedBank, tmp_path_factory: pytest.TempPathFactory) 
         update={"risk": cfg.risk.model_copy(update={"cv_repeats": 1, "cv_folds": 3})}
     )
     return _make_run(tmp_path_factory.mktemp("labelled"), cfg)
+
+
+def write_shuffled_labels(bank: GeneratedBank, target: Path, seed: int = SEED) -> Path:
+    """The bank's default labels shuffled across its customers: the same default rate, but
+    outcomes that no variable predicts, so no supervised model passes the gate."""
+    labels = pq.read_table(bank.labels)
+    shuffled = np.random.default_rng(seed).permutation(labels["defaulted"].to_numpy())
+    column = labels.schema.get_field_index("defaulted")
+    pq.write_table(labels.set_column(column, "defaulted", pa.array(shuffled)), target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def fallback_run(bank: GeneratedBank, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Default labels that no model can predict: the run falls back to the composite."""
+    base = tmp_path_factory.mktemp("fallback")
+    labels = write_shuffled_labels(bank, base / "shuffled_labels.parquet")
+    cfg = config_for_files(
+        str(bank.customers), str(bank.transactions), str(bank.loans), str(labels)
+    )
+    cfg = cfg.model_copy(
+        update={"risk": cfg.risk.model_copy(update={"cv_repeats": 1, "cv_folds": 3})}
+    )
+    return _make_run(base, cfg)
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +243,16 @@ def roles_labelled_run(
 ) -> Run:
     """The same statements with default outcomes: the scorecard gets the role ratios."""
     return _config_run(tmp_path_factory.mktemp("roles_labelled"), card_configs["labelled"])
+
+
+@pytest.fixture(scope="module")
+def scorecard_run(card_configs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The labelled statements with `[risk] model = "scorecard"`: the scorecard delivered."""
+    cfg, folder = load_config(card_configs["labelled"])
+    cfg = cfg.model_copy(update={"risk": cfg.risk.model_copy(update={"model": "scorecard"})})
+    out = tmp_path_factory.mktemp("scorecard") / "run"
+    run_all(cfg.model_copy(update={"seed": SEED}), folder, out)
+    return Run(out, build_report(out))
 
 
 @pytest.fixture(params=ALL_RUNS)
@@ -492,14 +530,19 @@ def test_unsupervised_and_supervised_risk_sections(full_run: Run, labelled_run: 
     assert unsupervised["factors"] and all(f["weight"] > 0 for f in unsupervised["factors"])
     assert "Risk factors and weights" in _html(full_run)
     supervised = load_summary(labelled_run.out)["risk"]
+    metrics = json.loads((labelled_run.out / "metrics.json").read_text())["risk"]
     assert supervised["mode"] == "supervised"
-    assert 0.5 < supervised["cv"]["roc_auc"] <= 1.0
-    assert supervised["scorecard"] and {"variable", "bin", "points"} <= set(
-        supervised["scorecard"][0]
-    )
+    assert supervised["model"] == metrics["model"] in ("scorecard", "logistic", "boosting")
+    cv = supervised["cv"]
+    assert cv is not None and cv["roc_auc"] is not None and 0.5 < cv["roc_auc"] <= 1.0
+    assert "baseline" not in cv
+    # the points table only when the scorecard was delivered
+    assert ("scorecard" in supervised) == (supervised["model"] == "scorecard")
     html = _html(labelled_run)
-    assert "Cross-validated performance" in html and "Scorecard" in html
-    assert f"{supervised['cv']['roc_auc']:.3f}" in html
+    assert "Cross-validated performance" in html
+    assert f"<td>{supervised['model']} (refitted inside every fold)</td>" in html
+    assert f"{cv['roc_auc']:.3f}" in html
+    assert ("<h3>Scorecard</h3>" in html) == (supervised["model"] == "scorecard")
 
 
 def _table_rows(html: str, table_id: str) -> list[list[str]]:
@@ -571,7 +614,7 @@ def test_scorecard_candidates_from_roles_are_reported(roles_labelled_run: Run) -
     assert derived["utilisation"]["role"] == "bill / limit"
     assert derived["utilisation"]["source"] == "role"
     assert derived["utilisation"]["used"] is True
-    assert "utilisation" in {row["variable"] for row in risk["scorecard"]}
+    assert "utilisation" in {row["variable"] for row in risk["model_variables"]["rows"]}
     assert [d["used"] for d in risk["derived_variables"]] == [
         d["used"] for d in metrics["derived_variables"]
     ]
@@ -579,7 +622,7 @@ def test_scorecard_candidates_from_roles_are_reported(roles_labelled_run: Run) -
     assert {r["role"] for r in risk["roles"]} == {"arrears_status", "limit", "bill", "payment"}
     html = _html(roles_labelled_run)
     rows = _table_rows(html, "risk-derived")
-    assert rows[0] == ["variable", "role", "source", "reads", "in the scorecard"]
+    assert rows[0] == ["variable", "role", "source", "reads", "in the model"]
     assert rows[1][:3] == ["credit utilisation (utilisation)", "bill / limit", "role"]
     assert rows[1][4] == "yes"
     assert 'id="risk-roles"' in html and 'id="risk-unavailable"' in html
@@ -603,13 +646,24 @@ def test_an_older_summary_without_roles_still_renders(full_run: Run, labelled_ru
     for run in (full_run, labelled_run):
         summary = json.loads((run.out / SUMMARY_FILE).read_text())
         risk = summary["risk"]
-        for key in ("roles", "unavailable_factors", "derived_variables"):
+        for key in (
+            "roles",
+            "unavailable_factors",
+            "derived_variables",
+            "model",
+            "model_description",
+            "model_choice",
+            "model_variables",
+            "fallback",
+            "protected",
+        ):
             risk.pop(key, None)
         for factor in risk.get("factors", []):
             for key in ("role", "source", "columns"):
                 factor.pop(key)
         html = render_report(cast(Summary, summary), run.out)
         assert 'id="risk"' in html and 'id="risk-roles"' not in html
+        assert 'id="risk-candidates"' not in html and "Protected groups" not in html
 
 
 @pytest.mark.slow
@@ -629,6 +683,227 @@ def test_k_selection_evidence_is_reported(full_run: Run) -> None:
     assert segments["k_table"] == metrics["k_selection"]["table"]
     assert segments["reason"] in _html(full_run)
     assert segments["elbow_k"] in [row["k"] for row in segments["k_table"]]
+
+
+# ---------------------------------------------------------------------- model choice, protected
+
+KINDS = ["scorecard", "logistic", "boosting"]
+CANDIDATE_COLUMNS = [
+    "model",
+    "description",
+    "ROC-AUC (cross-validated)",
+    "calibration slope",
+    "variables",
+    "gate",
+    "delivered",
+]
+AGE_BAND_NAMES = np.array(["under 25", "25-34", "35-49", "50-64", "65 and over"], dtype=object)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+@pytest.mark.slow
+def test_the_model_choice_lists_three_candidates_and_marks_the_delivered_one(
+    labelled_run: Run,
+) -> None:
+    metrics = json.loads((labelled_run.out / "metrics.json").read_text())["risk"]
+    selection = metrics["model_selection"]
+    risk = load_summary(labelled_run.out)["risk"]
+    choice = risk["model_choice"]
+    assert choice is not None and risk["fallback"] is None
+    assert [c["model"] for c in choice["candidates"]] == KINDS
+    delivered = [c["model"] for c in choice["candidates"] if c["delivered"]]
+    assert delivered == [choice["delivered"]] == [metrics["model"]] == [risk["model"]]
+    for shown, measured in zip(choice["candidates"], selection["candidates"], strict=True):
+        assert (shown["roc_auc"], shown["roc_auc_std"]) == (
+            measured["roc_auc"],
+            measured["roc_auc_std"],
+        )
+        assert shown["variables"] == measured["mean_variables"]
+        assert shown["gate"] == measured["gate"]
+        assert shown["passed_gate"] is (measured["gate"] == "passed")
+    assert next(c for c in choice["candidates"] if c["delivered"])["passed_gate"] is True
+    assert choice["reason"] == _sentence(selection["reason"])
+    assert (choice["folds"], choice["repeats"]) == (3, 1)
+    html = _html(labelled_run)
+    rows = _table_rows(html, "risk-candidates")
+    assert rows[0] == CANDIDATE_COLUMNS
+    assert [r[0] for r in rows[1:]] == KINDS
+    assert [r[6] for r in rows[1:]] == [
+        "delivered" if k == metrics["model"] else "-" for k in KINDS
+    ]
+    for row, candidate in zip(rows[1:], choice["candidates"], strict=True):
+        assert row[2] == f"{candidate['roc_auc']:.3f} ± {candidate['roc_auc_std']:.3f}"
+        assert row[5] == candidate["gate"]
+    assert f'<tr class="chosen"><td>{metrics["model"]}</td>' in html
+    assert str(escape(choice["reason"])) in html
+
+
+@pytest.mark.slow
+def test_the_delivered_models_variables_are_listed_strongest_first(labelled_run: Run) -> None:
+    learner = json.loads((labelled_run.out / "metrics.json").read_text())["risk"]["learner"]
+    risk = load_summary(labelled_run.out)["risk"]
+    variables = risk["model_variables"]
+    assert sorted(r["variable"] for r in variables["rows"]) == sorted(learner["variables_used"])
+    values = [r["value"] for r in variables["rows"] if r["value"] is not None]
+    assert len(values) == len(variables["rows"]) and min(values) >= 0
+    assert values == sorted(values, reverse=True)
+    html = _html(labelled_run)
+    if risk["model"] == "scorecard":
+        assert variables["measure"] == "information value"
+        assert 'id="risk-variables"' not in html and "<h3>Scorecard</h3>" in html
+    else:
+        rows = _table_rows(html, "risk-variables")
+        assert rows[0][1] == variables["measure"]
+        assert len(rows) == len(learner["variables_used"]) + 1
+        assert [r[0] for r in rows[1:]] == [
+            str(escape(f"{r['label']} ({r['variable']})")) for r in variables["rows"]
+        ]
+
+
+@pytest.mark.slow
+def test_a_delivered_scorecard_shows_its_points_and_the_variables_it_dropped(
+    scorecard_run: Run,
+) -> None:
+    metrics = json.loads((scorecard_run.out / "metrics.json").read_text())["risk"]
+    risk = load_summary(scorecard_run.out)["risk"]
+    assert risk["model"] == metrics["model"] == "scorecard"
+    choice = risk["model_choice"]
+    assert choice is not None and choice["requested"] == "scorecard"
+    assert [(c["model"], c["delivered"]) for c in choice["candidates"]] == [("scorecard", True)]
+    assert len(risk["scorecard"]) == len(metrics["scorecard"]) > 0
+    assert {r["variable"] for r in risk["scorecard"]} == set(metrics["learner"]["variables_used"])
+    dropped = metrics["learner"]["dropped"]
+    assert dropped
+    assert {d["variable"]: d["why"] for d in risk["model_variables"]["dropped"]} == dropped
+    html = _html(scorecard_run)
+    assert "<h3>Scorecard</h3>" in html and 'id="risk-variables"' not in html
+    assert "is the only candidate" in html
+    found = re.search(r'<details id="risk-dropped">(.*?)</details>', html, re.S)
+    assert found and f"dropped ({len(dropped)}) and why" in found.group(1)
+    for why in dropped.values():
+        assert str(escape(why)) in found.group(1)
+
+
+@pytest.mark.slow
+def test_a_fallback_run_says_no_supervised_model_passed(fallback_run: Run, full_run: Run) -> None:
+    metrics = json.loads((fallback_run.out / "metrics.json").read_text())["risk"]
+    record = metrics["supervised_fallback"]
+    summary = load_summary(fallback_run.out)
+    risk = summary["risk"]
+    assert risk["mode"] == metrics["mode"] == "unsupervised" and risk["factors"]
+    fallback = risk["fallback"]
+    assert fallback is not None
+    assert fallback["reason"] == _sentence(record["reason"])
+    assert (fallback["labelled"], fallback["bads"], fallback["goods"]) == (
+        record["labelled"],
+        record["bads"],
+        record["goods"],
+    )
+    choice = risk["model_choice"]
+    assert choice is not None and choice["delivered"] is None
+    assert [c["model"] for c in choice["candidates"]] == KINDS
+    assert not any(c["delivered"] or c["passed_gate"] for c in choice["candidates"])
+    assert all(c["gate"] != "passed" for c in choice["candidates"])
+    assert "no supervised model passed the gate" in summary["plots_skipped"]["risk_roc"]
+    assert summary["model_card"]["limitations"][0].startswith(
+        "Default outcomes were given, but no supervised model"
+    )
+    html = _html(fallback_run)
+    notice = re.search(r'<div class="warning" id="risk-fallback">(.*?)</div>', html, re.S)
+    assert notice, "no fallback notice"
+    assert "no supervised model passed the gate" in notice.group(1)
+    assert str(escape(fallback["reason"])) in notice.group(1)
+    assert f"{fallback['labelled']:,} labelled customers" in notice.group(1)
+    assert "No default outcomes were given" not in html
+    rows = _table_rows(html, "risk-candidates")
+    assert [r[0] for r in rows[1:]] == KINDS
+    assert [r[5] for r in rows[1:]] == [c["gate"] for c in choice["candidates"]]
+    assert [r[6] for r in rows[1:]] == ["-"] * len(KINDS)
+    # without labels there is neither a choice nor a fallback
+    plain = load_summary(full_run.out)["risk"]
+    assert plain["model_choice"] is None and plain["fallback"] is None
+    assert 'id="risk-fallback"' not in _html(full_run)
+    assert 'id="risk-candidates"' not in _html(full_run)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["full_run", "labelled_run"])
+def test_protected_groups_count_every_customer_once(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    run: Run = request.getfixturevalue(fixture)
+    summary = load_summary(run.out)
+    risk = summary["risk"]
+    protected = risk["protected"]
+    assert protected is not None
+    shown = {a["attribute"]: a for a in protected["columns"]}
+    # the bank has a gender and a birth date (age is a feature computed from it)
+    assert [(a, shown[a]["source"], shown[a]["grouping"]) for a in shown] == [
+        ("age", "features", "age bands"),
+        ("gender", "customers", "values"),
+    ]
+    customers = summary["overview"]["customers"]
+    bands = [b["name"] for b in risk["bands"]]
+    for attribute in shown.values():
+        assert sum(g["customers"] for g in attribute["groups"]) == customers
+        assert sum(g["share"] for g in attribute["groups"]) == pytest.approx(1.0, abs=1e-3)
+        for group in attribute["groups"]:
+            assert [b["name"] for b in group["bands"]] == bands
+            assert sum(b["customers"] for b in group["bands"]) == group["customers"]
+    scored = str(run.out / "customers_scored.parquet")
+    clean = str(run.out / "clean" / "customers.parquet")
+    with duckdb.connect() as con:
+        age, score = (
+            con.execute(
+                "SELECT coalesce(age, 'NaN'::DOUBLE), risk_score FROM read_parquet(?)", [scored]
+            )
+            .fetchnumpy()
+            .values()
+        )
+        genders = con.execute(
+            "SELECT coalesce(c.gender, 'missing'), count(*), avg(s.risk_score), "
+            "median(s.risk_score) FROM read_parquet(?) s LEFT JOIN read_parquet(?) c "
+            "USING (customer_id) GROUP BY 1 ORDER BY 1",
+            [scored, clean],
+        ).fetchall()
+    age, score = np.asarray(age, dtype=float), np.asarray(score, dtype=float)
+    named = AGE_BAND_NAMES[np.digitize(age, [25, 35, 50, 65])]
+    age_band = np.where(np.isnan(age), "missing", named)
+    by_age = {g["group"]: g for g in shown["age"]["groups"]}
+    assert {k: g["customers"] for k, g in by_age.items()} == dict(Counter(age_band.tolist()))
+    for name, g in by_age.items():
+        assert g["mean_score"] == pytest.approx(score[age_band == name].mean(), abs=0.006)
+        assert g["median_score"] == pytest.approx(np.median(score[age_band == name]), abs=0.006)
+    assert [(g["group"], g["customers"], g["mean_score"]) for g in shown["gender"]["groups"]] == [
+        (name, count, round(mean, 2)) for name, count, mean, _ in genders
+    ]
+    metrics = json.loads((run.out / "metrics.json").read_text())["risk"]
+    if risk["mode"] == "supervised":
+        assert protected["left_out"] == metrics["protected"]["left_out"] == ["age"]
+        assert protected["note"].startswith("The model left out the protected column age")
+    else:
+        assert protected["left_out"] == []
+        assert protected["note"].startswith("The unsupervised score reads only its declared")
+    assert protected["note"].endswith("shown so disparities can be checked.")
+    html = _html(run)
+    assert str(escape(protected["note"])) in html
+    rows = _table_rows(html, "risk-protected-age")
+    assert rows[0][:5] == ["group", "customers", "share", "mean score", "median score"]
+    assert rows[0][5:] == [*bands, "flagged anomalous"]
+    assert [(r[0], r[1]) for r in rows[1:]] == [
+        (g["group"], f"{g['customers']:,}") for g in shown["age"]["groups"]
+    ]
+
+
+@pytest.mark.slow
+def test_no_protected_column_means_no_protected_groups(roles_run: Run) -> None:
+    """The card statements have no age, gender or other protected column."""
+    risk = load_summary(roles_run.out)["risk"]
+    assert risk["protected"] is None
+    assert "Protected groups" not in _html(roles_run)
 
 
 # ---------------------------------------------------------------------- the summary contract

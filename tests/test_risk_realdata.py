@@ -97,23 +97,32 @@ def test_german_credit_scorecard_against_a_one_hot_baseline(out: Path) -> None:
     model = fit_risk(frame, labels, settings, seed=seed)
     m = model.metrics_
     assert "personal_status_code" not in m["columns_used"]
+    assert m["protected"]["left_out"] == ["age"]  # a protected attribute by default
     assert (m["labelled"], m["unlabelled"], m["bads"]) == (1000, 0, 300)
-    assert "purpose_code" in m["categorical_variables"]
-    purpose = [r for r in m["scorecard"] if r["variable"] == "purpose_code"]
-    assert purpose[-2:][0]["bin"] == "other categories" and purpose[-1]["bin"] == "missing"
+    selection = m["model_selection"]
+    rows = {r["model"]: r for r in selection["candidates"]}
+    assert set(rows) == {"scorecard", "logistic", "boosting"}
+    for r in rows.values():
+        assert len(r["roc_auc_by_fold"]) == 15  # 5 folds x 3 repeats, the same for all
+    best = max(r["roc_auc"] for r in rows.values())
     cv = m["cross_validation"]
-    assert (cv["folds"], cv["repeats"], len(cv["roc_auc_by_fold"])) == (5, 3, 15)
+    assert cv["model"] == selection["delivered"] == m["model"]
     one_hot = one_hot_auc(labels, seed, cv["repeats"])
     print(
-        f"German credit 5-fold x 3 ROC-AUC, seed {seed}: scorecard {cv['roc_auc']:.4f}, "
-        f"its baseline {cv['baseline']['roc_auc']:.4f}, one-hot logistic on the raw CSV "
-        f"{one_hot:.4f}"
+        f"German credit 5-fold x 3 ROC-AUC, seed {seed}: "
+        + ", ".join(f"{k} {r['roc_auc']:.4f}" for k, r in rows.items())
+        + f"; delivered {cv['model']}; one-hot logistic on the raw CSV {one_hot:.4f}"
     )
-    # measured at seed 42: scorecard 0.7836, its baseline 0.7861, one-hot on the raw CSV 0.7758
-    # (the lowest of seeds 0-25, where the scorecard gives 0.7868-0.7979)
-    assert cv["roc_auc"] >= 0.78, cv
+    # measured at seed 42: scorecard 0.7786, logistic 0.7928, boosting 0.7865 (logistic
+    # delivered: the scorecard is more than 0.01 below it); one-hot on the raw CSV 0.7758
+    assert cv["roc_auc"] >= best - settings.tolerance
+    assert cv["roc_auc"] >= 0.79, cv
     assert one_hot == pytest.approx(0.78, abs=0.02)
-    assert cv["roc_auc"] >= one_hot - 0.005
+    assert cv["roc_auc"] >= one_hot
+    card = fit_risk(frame, labels, settings.model_copy(update={"model": "scorecard"}), seed=seed)
+    assert "purpose_code" in card.metrics_["categorical_variables"]
+    purpose = [r for r in card.metrics_["scorecard"] if r["variable"] == "purpose_code"]
+    assert purpose[-2:][0]["bin"] == "other categories" and purpose[-1]["bin"] == "missing"
     scores = model.predict(frame)
     assert ((scores.probability_of_default > 0) & (scores.probability_of_default < 1)).all()
     assert scores.probability_of_default.mean() == pytest.approx(0.3, abs=0.01)
@@ -177,20 +186,31 @@ def test_cc_general_card_statements_by_name_and_by_role(out: Path) -> None:
 
 
 @pytest.mark.slow
-def test_berka_loan_outcome_scorecard(out: Path) -> None:
-    frame, labels, _, _ = frame_and_labels("berka", out)
-    model = fit_risk(frame, labels, RiskSettings(), seed=SEED)
+def test_berka_loan_outcome_delivers_no_below_chance_model(out: Path) -> None:
+    frame, labels, settings, seed = frame_and_labels("berka", out)
+    model = fit_risk(frame, labels, settings, seed=seed)
     m = model.metrics_
-    assert (m["customers"], m["labelled"], m["unlabelled"]) == (5369, 682, 4687)
-    assert (m["bads"], m["goods"]) == (76, 606)
-    assert m["bad_rate"] == pytest.approx(76 / 682, abs=1e-6)
-    cv = m["cross_validation"]
     # trans_prefix.asc covers only 160 of the 682 loan accounts (25 of the 76 bads): the
-    # transaction aggregates carry little signal here (measured 0.52, baseline 0.49)
-    print(
-        f"Berka 5-fold ROC-AUC: scorecard {cv['roc_auc']:.3f}, "
-        f"baseline {cv['baseline']['roc_auc']:.3f}"
+    # transaction aggregates carry little signal here (measured at seed 42: scorecard 0.55,
+    # logistic 0.53, boosting 0.51), so no supervised model passes the gate and the run falls
+    # back to the unsupervised composite, saying why
+    assert model.mode == "unsupervised"
+    fallback = m["supervised_fallback"]
+    assert (fallback["customers"], fallback["labelled"], fallback["unlabelled"]) == (
+        5369,
+        682,
+        4687,
     )
-    assert len(cv["roc_auc_by_fold"]) == 15 and 0.0 <= cv["roc_auc"] <= 1.0
+    assert (fallback["bads"], fallback["goods"]) == (76, 606)
+    rows = fallback["model_selection"]["candidates"]
+    print(
+        "Berka 5-fold x 3 ROC-AUC: " + ", ".join(f"{r['model']} {r['roc_auc']:.3f}" for r in rows)
+    )
+    assert [r["model"] for r in rows] == ["scorecard", "logistic", "boosting"]
+    assert all(not r["passed_gate"] and len(r["roc_auc_by_fold"]) == 15 for r in rows)
+    assert "no supervised model passed the gate" in fallback["reason"]
     scores = model.predict(frame)
-    assert np.isfinite(scores.probability_of_default).all()
+    assert np.isnan(scores.probability_of_default).all()
+    known = np.isfinite(labels)
+    # the delivered score does not rank the known outcomes the wrong way round
+    assert roc_auc_score(labels[known], scores.risk_score[known]) > 0.5

@@ -701,7 +701,7 @@ def test_other_risk_errors_still_stop_the_run(
 def test_with_labels_the_risk_score_is_the_scorecard_as_before(
     anonymised: dict[str, Path], tmp_path: Path
 ) -> None:
-    """Labels give a supervised scorecard: the automatic skip never applies to it."""
+    """Labels give a supervised model: the automatic skip never applies to it."""
     rng = np.random.default_rng(ANONYMISED_SEED + 1)
     cards = read_csv(anonymised["auto"].parent / "cards.csv")
     lines = ["customer_id,defaulted"]
@@ -722,3 +722,25 @@ def test_with_labels_the_risk_score_is_the_scorecard_as_before(
     assert set(header) >= RISK_COLUMNS
     metrics = json.loads((tmp_path / "o" / METRICS_JSON).read_text())
     assert metrics["risk"]["mode"] == "supervised" and "enabled" not in metrics["risk"]
+
+
+def test_labels_that_all_fail_validation_stop_the_run(
+    anonymised: dict[str, Path], tmp_path: Path
+) -> None:
+    """A labels table that loses every row is an error, not a quiet run without labels."""
+    cards = read_csv(anonymised["auto"].parent / "cards.csv")
+    lines = ["customer_id,defaulted", *(f"X{row['customer_id']},1" for row in cards[:40])]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "labelled.toml"
+    mapping = anonymised["auto"].read_text(encoding="utf-8")
+    config.write_text(
+        mapping.replace('"cards.csv"', f'"{anonymised["auto"].parent / "cards.csv"}"')
+        + '[labels]\npath = "labels.csv"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["run", "--config", str(config), "--out", str(tmp_path / "o")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "labels.csv: none of the 40 label rows passed validation (unknown_customer 40)" in said
+    assert "see rejects.csv" in said and "Traceback" not in said
+    assert not (tmp_path / "o" / SCORED_CSV).exists()

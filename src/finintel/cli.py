@@ -334,6 +334,7 @@ def _print_run(run: ModelRun) -> None:
     if risk_off is not None:
         console.print(_sentence(risk_off.headline), markup=False, highlight=False, soft_wrap=True)
     else:
+        _print_model_choice(run.metrics.get("risk") or {})
         bands = Table(title="Risk bands", title_justify="left")
         bands.add_column("band")
         bands.add_column("customers", justify="right")
@@ -358,6 +359,39 @@ def _print_run(run: ModelRun) -> None:
         if path.exists():
             # one file a line, never wrapped inside a path, so it can be copied whole
             console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+
+
+def _print_model_choice(risk: dict[str, Any]) -> None:
+    """The supervised candidates' cross-validated ROC-AUC and which one was delivered, why."""
+    selection = risk.get("model_selection") or (risk.get("supervised_fallback") or {}).get(
+        "model_selection"
+    )
+    if not selection:
+        return
+    table = Table(title="Supervised risk models (cross-validated)", title_justify="left")
+    for col, justify in (("model", "left"), ("ROC-AUC", "right"), ("spread", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("verdict")
+    for row in selection["candidates"]:
+        verdict = "delivered" if row["delivered"] else row["gate"]
+        table.add_row(row["model"], f"{row['roc_auc']:.3f}", f"{row['roc_auc_std']:.3f}", verdict)
+    console.print(table)
+    if selection.get("delivered"):
+        console.print(
+            _sentence(selection["reason"]) + ".", markup=False, highlight=False, soft_wrap=True
+        )
+
+
+def _warn_supervised_fallback(run: ModelRun) -> None:
+    """Labels were given but no supervised model passed the gate: a warning, also under --quiet."""
+    fallback = (run.metrics.get("risk") or {}).get("supervised_fallback")
+    if not fallback:
+        return
+    errors.print(
+        f"[bold yellow]warning:[/] {escape(fallback['reason'])}.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 UNSTABLE_SEGMENTS = "Segments not stable:"
@@ -457,6 +491,7 @@ def run(
             result = run_all(cfg, base, out, today=_parse_date(today, "--today"), progress=step)
             report = add_report(out, _report_builder(), step)
         _warn_risk_off(result)
+        _warn_supervised_fallback(result)
         if not quiet:
             _print_validation(result.features.validation.result, out)
             _print_run(result)

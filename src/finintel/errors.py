@@ -7,7 +7,8 @@ command line prints its message as one paragraph and exits with `exit_code`, nev
 - `InputFileError`: an input file is missing, empty, binary, badly encoded, has the wrong
   delimiter or lacks a required column (exit 2). The message names the file.
 - `DataError`: the data is readable but cannot support a step (e.g. too few customers to fit
-  models) (exit 2).
+  models) (exit 2). `NoRiskFactorError` (no risk factor applies) and `NoSupervisedModelError`
+  (no supervised risk model passed the gate) are kinds of it.
 - `NotFittedError`: a model was asked for output before it was fitted (exit 2).
 - `ModelStateError`: a model's stored state cannot be read (other format, damaged) (exit 2).
 - `BundleError`: a model bundle is missing, changed, incomplete or from another version (exit 2).
@@ -25,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class FinintelError(Exception):
@@ -52,6 +54,17 @@ class DataError(FinintelError):
 
 class NoRiskFactorError(DataError):
     """No risk factor can be computed from the feature table (anomaly-only data, say)."""
+
+
+class NoSupervisedModelError(DataError):
+    """No supervised risk model passed the gate: the labels do not support one.
+
+    `selection` holds the candidates' cross-validation and why each failed (metrics.json).
+    """
+
+    def __init__(self, message: str, selection: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.selection = selection
 
 
 class OptionalDependencyError(FinintelError):

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from finintel import __version__
 from finintel.bundle import Bundle, library_versions, load_bundle, save_bundle
 from finintel.config import FinintelConfig
-from finintel.errors import BundleError, FinintelError, OptionalDependencyError
+from finintel.errors import BundleError, DataError, FinintelError, OptionalDependencyError
 from finintel.features import FeaturePlan, build_features, feature_columns, plan_features
 from finintel.features.catalog import CATALOG, MIX_FEATURES
 from finintel.models.frame import FeatureFrame, load_frame
@@ -56,7 +56,7 @@ from finintel.scoring import (
     labels_for,
 )
 from finintel.sql import connect, first_line
-from finintel.validate import NULLED, REJECTS, TABLE_ORDER, ValidationResult, validate
+from finintel.validate import NULLED, REJECTS, TABLE_ORDER, TableReport, ValidationResult, validate
 from finintel.writers import write_json, write_query
 
 Progress = Callable[[str], None]
@@ -292,8 +292,7 @@ def run_all(
     clock.lap("validate_and_features")
     con = features.validation.con
     frame = load_frame(con, "features")
-    label_report = features.validation.result.reports.get("labels")
-    labels = labels_for(con, frame) if label_report and label_report.clean else None
+    labels = _labels(con, frame, features.validation.result.reports.get("labels"))
     fitted = fit_models(con, frame, labels, cfg, cfg.seed, progress)
     clock.lap("fit")
     scored = apply_models(con, frame, fitted, progress)
@@ -469,6 +468,26 @@ def _check_feature_match(
             f"feature mismatch: the model uses extra customer column(s) {missing_extra}, "
             "which this data does not have",
         )
+
+
+def _labels(
+    con: duckdb.DuckDBPyConnection, frame: FeatureFrame, report: TableReport | None
+) -> npt.NDArray[np.float64] | None:
+    """The outcome per customer, or None without a labels table.
+
+    A labels table that lost every row in validation is an error, never a silent run
+    without labels: the user asked for a supervised score.
+    """
+    if report is None:
+        return None
+    if report.clean == 0:
+        reasons = ", ".join(f"{rule} {n:,}" for rule, n in sorted(report.by_rule.items()))
+        raise DataError(
+            f"{report.source}: none of the {report.rows_in:,} label rows passed validation"
+            f"{f' ({reasons})' if reasons else ''}; see rejects.csv for each row's reason. "
+            "Fix the labels, or remove [labels] from the config for an unsupervised risk score"
+        )
+    return labels_for(con, frame)
 
 
 def training_statistics(

@@ -17,7 +17,8 @@ labels and no risk factor the data can provide (`NoRiskFactorError` from the uns
 composite, e.g. anonymised card components kept for anomaly detection), the run goes on
 without it. Either way `FittedModels.risk` is None, `FittedModels.risk_off` says why
 (`RiskOff`), the bundle has no risk part and the scored customers have no risk columns. Any
-other error, and every error of the supervised scorecard, still stops the run.
+other error, and every error of the supervised model, still stops the run (a supervised fit
+that no model survives falls back to the composite inside `fit_risk`).
 
 Example:
     >>> fitted = fit_models(con, frame, labels, cfg, seed=42)  # doctest: +SKIP
@@ -322,7 +323,7 @@ def _fit_risk(
         return None, RiskOff.by_config()
     say("fitting the risk score")
     try:
-        return risk.fit_risk(frame, labels, settings, seed, value_labels), None
+        return risk.fit_risk(frame, labels, settings, seed, value_labels, say), None
     except NoRiskFactorError as exc:
         if risk.resolve_mode(labels, settings) != "unsupervised":
             raise

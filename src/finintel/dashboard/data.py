@@ -13,8 +13,11 @@ A run without a risk score has no risk columns: the queries then leave them out 
 members come most unusual first instead of riskiest first, the risk histogram is empty), and
 `risk_off_note` gives the summary's one sentence why. `factor_rows`, `derived_variable_rows`,
 `role_rows` and `unavailable_factor_rows` lay the summary's risk factors out as the risk page
-shows them (the same columns as the report's tables); `segment_column_rows` and
-`segments_warning` do the same for the segment page's columns and stability warning.
+shows them (the same columns as the report's tables); `candidate_rows`, `fallback_notice`,
+`model_variable_rows`, `dropped_variable_rows` and `protected_group_rows` do the same for the
+supervised model choice, the fallback to the composite and the score per protected group;
+`segment_column_rows` and `segments_warning` do the same for the segment page's columns and
+stability warning.
 
 Example:
     >>> summary = run_summary(Path("out/run"))  # doctest: +SKIP
@@ -131,7 +134,7 @@ def derived_variable_rows(risk: Mapping[str, Any]) -> list[dict[str, Any]]:
             "role": d.get("role") or "-",
             "source": d.get("source") or "-",
             "reads": _joined(d.get("columns")),
-            "in the scorecard": "yes" if d.get("used") else "no",
+            "in the model": "yes" if d.get("used") else "no",
         }
         for d in risk.get("derived_variables") or []
     ]
@@ -161,6 +164,124 @@ def unavailable_factor_rows(risk: Mapping[str, Any]) -> list[dict[str, str]]:
         {"factor": str(name), "why": str(why)}
         for name, why in (risk.get("unavailable_factors") or {}).items()
     ]
+
+
+def candidate_rows(risk: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The supervised models cross-validated on the same folds (the report's table): each
+    one's ROC-AUC with its spread across folds, calibration slope, variables, gate verdict and
+    whether it is the delivered model. Empty when the run fitted none.
+
+    Example:
+        >>> rows = candidate_rows({"model_choice": {"candidates": [{"model": "logistic",
+        ...     "description": "logistic regression", "roc_auc": 0.7923, "roc_auc_std": 0.031,
+        ...     "calibration_slope": 0.95, "variables": 21.0, "gate": "passed",
+        ...     "delivered": True}]}})
+        >>> rows[0]["ROC-AUC (cross-validated)"], rows[0]["delivered"]
+        ('0.792 ± 0.031', 'delivered')
+    """
+    choice = risk.get("model_choice") or {}
+    return [
+        {
+            "model": c.get("model"),
+            "description": c.get("description") or "-",
+            "ROC-AUC (cross-validated)": _plus_minus(c.get("roc_auc"), c.get("roc_auc_std")),
+            "calibration slope": c.get("calibration_slope"),
+            "variables": c.get("variables"),
+            "gate": c.get("gate") or "-",
+            "delivered": "delivered" if c.get("delivered") else "-",
+        }
+        for c in choice.get("candidates") or []
+    ]
+
+
+def fallback_notice(risk: Mapping[str, Any]) -> str | None:
+    """The notice of a run whose labels gave no supervised model that passed the gate, or
+    None when that is not so.
+
+    Example:
+        >>> fallback_notice({"fallback": {"reason": "No model passed.", "labelled": 682,
+        ...     "bads": 76}})[:62]
+        'Default labels were given, but no supervised model passed the '
+        >>> fallback_notice({"fallback": None}) is None
+        True
+    """
+    fallback = risk.get("fallback")
+    if not fallback:
+        return None
+    return (
+        "Default labels were given, but no supervised model passed the gate: the risk score is "
+        "the unsupervised composite of declared risk factors instead "
+        f"({_count(fallback.get('labelled'))} labelled customers, "
+        f"{_count(fallback.get('bads'))} defaults). {fallback.get('reason') or ''}"
+    ).strip()
+
+
+def model_variable_rows(risk: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The variables the delivered supervised model reads, strongest first, with its own
+    measure of their strength (e.g. "importance") as the last column.
+
+    Example:
+        >>> model_variable_rows({"model_variables": {"measure": "importance", "rows": [
+        ...     {"variable": "dti", "label": "debt-to-income", "value": 0.4}], "dropped": []}})
+        [{'variable': 'debt-to-income', 'name': 'dti', 'importance': 0.4}]
+    """
+    variables = risk.get("model_variables") or {}
+    measure = str(variables.get("measure") or "strength")
+    return [
+        {"variable": v.get("label"), "name": v.get("variable"), measure: v.get("value")}
+        for v in variables.get("rows") or []
+    ]
+
+
+def dropped_variable_rows(risk: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The variables the delivered model dropped (a scorecard's), each with why."""
+    variables = risk.get("model_variables") or {}
+    return [
+        {"variable": d.get("label"), "name": d.get("variable"), "why": d.get("why")}
+        for d in variables.get("dropped") or []
+    ]
+
+
+def protected_group_rows(attribute: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One protected attribute's groups as the risk page lists them (the report's table):
+    customers, share, mean and median risk score, the share in each risk band (in band order)
+    and the share flagged anomalous.
+
+    Example:
+        >>> rows = protected_group_rows({"groups": [{"group": "F", "customers": 310,
+        ...     "share": 0.31, "mean_score": 48.6, "median_score": 48.12,
+        ...     "anomaly_share": 0.0097, "bands": [{"name": "Low", "customers": 159,
+        ...     "share": 0.5129}]}]})
+        >>> rows[0]["customers"], rows[0]["Low"], rows[0]["flagged anomalous"]
+        ('310', '51.3%', '1.0%')
+    """
+    rows = []
+    for group in attribute.get("groups") or []:
+        row: dict[str, Any] = {
+            "group": group.get("group"),
+            "customers": _count(group.get("customers")),
+            "share": _share(group.get("share")),
+            "mean score": group.get("mean_score"),
+            "median score": group.get("median_score"),
+        }
+        for band in group.get("bands") or []:
+            row[str(band.get("name"))] = _share(band.get("share"))
+        row["flagged anomalous"] = _share(group.get("anomaly_share"))
+        rows.append(row)
+    return rows
+
+
+def _plus_minus(value: Any, spread: Any) -> str:
+    shown = "-" if value is None else f"{float(value):.3f}"
+    return shown if spread is None else f"{shown} ± {float(spread):.3f}"
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else f"{int(value):,}"
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1%}"
 
 
 def segments_warning(summary: Summary) -> str | None:

@@ -50,7 +50,7 @@ from finintel.errors import ModelStateError, NotFittedError
 STATE_FILE = "state.json"
 # The format of each model's stored state; raise one when its state changes shape.
 FORMAT_VERSIONS: dict[str, int] = {
-    "risk": 2,
+    "risk": 3,
     "anomaly": 3,
     "segments": 2,
     "transaction_alerts": 2,

@@ -224,6 +224,110 @@ class CrossValidation(TypedDict):
     baseline: NotRequired[Baseline]
 
 
+class CandidateRow(TypedDict):
+    """One supervised model cross-validated on the run's folds: its honest accuracy, whether it
+    passed the gate (`gate`: "passed" or why not) and whether it is the delivered one."""
+
+    model: str
+    description: str | None
+    roc_auc: float | None
+    roc_auc_std: float | None
+    calibration_slope: float | None
+    variables: float | None
+    passed_gate: bool
+    gate: str
+    delivered: bool
+
+
+class ModelChoice(TypedDict):
+    """How the supervised model was chosen: what was asked for, what was delivered (None: no
+    model passed the gate), the one sentence why, the gate and the candidates."""
+
+    requested: str | None
+    delivered: str | None
+    reason: str | None
+    tolerance: float | None
+    min_cv_auc: float | None
+    folds: int | None
+    repeats: int | None
+    candidates: list[CandidateRow]
+
+
+class SupervisedFallback(TypedDict):
+    """Labels were given but no supervised model passed the gate: the composite was delivered."""
+
+    reason: str
+    labelled: int | None
+    bads: int | None
+    goods: int | None
+    bad_rate: float | None
+
+
+class ModelVariable(TypedDict):
+    """A variable the delivered model reads, with the model's own measure of its strength."""
+
+    variable: str
+    label: str
+    value: float | None
+
+
+class DroppedVariable(TypedDict):
+    variable: str
+    label: str
+    why: str
+
+
+class ModelVariables(TypedDict):
+    """The delivered model's variables (strongest first when `measure` names a measure, e.g.
+    "information value", "importance") and the candidates it dropped, each with why."""
+
+    measure: str | None
+    rows: list[ModelVariable]
+    dropped: list[DroppedVariable]
+
+
+class GroupBand(TypedDict):
+    name: str
+    customers: int
+    share: float
+
+
+class ProtectedGroup(TypedDict):
+    """The customers of one protected group: how many, their risk scores and band shares (in
+    the order of `Risk.bands`) and the share flagged anomalous."""
+
+    group: str
+    customers: int
+    share: float
+    mean_score: float | None
+    median_score: float | None
+    anomaly_share: float
+    bands: list[GroupBand]
+
+
+class ProtectedAttribute(TypedDict):
+    """One protected attribute found as a column of the run: where (`source`: "customers" for
+    the clean customers table, "features" for the scored features), how it is grouped
+    (`grouping`: "age bands" or "values") and its groups, missing values as a group."""
+
+    attribute: str
+    column: str
+    source: str
+    grouping: str
+    groups: list[ProtectedGroup]
+
+
+class Protected(TypedDict):
+    """The protected attributes configured, allowed and left out of the model, one sentence
+    saying what the model did with them, and the score per group of each one found."""
+
+    attributes: list[str]
+    allowed: list[str]
+    left_out: list[str]
+    note: str
+    columns: list[ProtectedAttribute]
+
+
 class LabelCounts(TypedDict):
     labelled: int | None
     unlabelled: int | None
@@ -278,7 +382,11 @@ class Risk(TypedDict):
     mean_score: float | None
     top_customers: list[RiskCustomer]
     cv: CrossValidation | None
-    # supervised (scorecard) runs
+    # supervised runs: the delivered model ("scorecard", "logistic", "boosting"), its
+    # variables, and the points table when the scorecard was delivered
+    model: NotRequired[str | None]
+    model_description: NotRequired[str | None]
+    model_variables: NotRequired[ModelVariables]
     scorecard: NotRequired[list[ScorecardRow]]
     labels: NotRequired[LabelCounts]
     mean_probability_of_default: NotRequired[float | None]
@@ -286,6 +394,12 @@ class Risk(TypedDict):
     derived_variables: NotRequired[list[DerivedVariable]]
     # unsupervised (composite) runs
     factors: NotRequired[list[RiskFactor]]
+    # labels given but no supervised model passed the gate (an unsupervised run then)
+    fallback: NotRequired[SupervisedFallback | None]
+    # the candidates of a supervised run or of a fallback (None when no labels were given)
+    model_choice: NotRequired[ModelChoice | None]
+    # the score per protected group (None when no protected column exists)
+    protected: NotRequired[Protected | None]
     # both modes: the factors left out, each with what would enable it, and the columns
     # read per role (empty without roles and canonical ratio parts)
     unavailable_factors: NotRequired[dict[str, str]]
@@ -561,8 +675,55 @@ class CrossValidationMetrics(TypedDict, total=False):
     baseline: dict[str, Any]
 
 
+class CandidateMetrics(TypedDict, total=False):
+    model: str
+    description: str
+    roc_auc: float
+    roc_auc_std: float
+    roc_auc_by_fold: list[float]
+    calibration_slope: float
+    mean_variables: float
+    fit_seconds: float
+    passed_gate: bool
+    gate: str
+    delivered: bool
+
+
+class ModelSelectionMetrics(TypedDict, total=False):
+    requested: str
+    delivered: str | None
+    reason: str
+    tolerance: float
+    min_cv_auc: float
+    folds: int
+    repeats: int
+    seed: int
+    candidates: list[CandidateMetrics]
+
+
+class FallbackMetrics(TypedDict, total=False):
+    reason: str
+    model_selection: ModelSelectionMetrics
+    labelled: int
+    bads: int
+    goods: int
+    bad_rate: float
+
+
+class ProtectedMetrics(TypedDict, total=False):
+    attributes: list[str]
+    allowed: list[str]
+    left_out: list[str]
+
+
 class RiskMetrics(TypedDict, total=False):
     mode: str
+    model: str
+    model_description: str
+    model_selection: ModelSelectionMetrics
+    learner: dict[str, Any]
+    protected: ProtectedMetrics
+    supervised_fallback: FallbackMetrics
     # a run without a risk score records only why (`finintel.scoring.RiskOff.to_dict`)
     enabled: bool
     source: str

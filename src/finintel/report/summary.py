@@ -15,6 +15,13 @@ jinja2, so the dashboard can import it. Without scikit-learn (the `models` extra
 segmenter cannot be read: the summary then lacks the segments' traits and centroid z values and
 the PCA view, and says why in `plots_skipped`.
 
+The risk section shows how the supervised model was chosen (`model_choice`: every candidate
+cross-validated on the same folds, its gate verdict, the delivered one and why), or, when labels
+were given but no candidate passed the gate, the fallback to the composite (`fallback`). It also
+holds the risk score per protected group (`protected`): each protected attribute found as a
+column of the clean customers (`customers`) or the scored features, grouped by value or, for a
+many-valued number such as an age, by fixed age bands.
+
 A run without a risk score (`[risk] enabled = false`, or no risk factor applies) has risk mode
 "off": the risk section holds no bands, scores or customers but `off_note`, the one sentence
 why (from metrics.json), the risk plots are skipped with that reason, and segment and review
@@ -49,20 +56,30 @@ from finintel.report.model_view import ModelView, model_dir_of, read_model
 from finintel.report.plot_data import PlotInputs, plot_data
 from finintel.report.shapes import (
     Anomalies,
+    CandidateRow,
     ColumnDecision,
     CrossValidation,
     CrossValidationMetrics,
     DataQuality,
     DerivedVariable,
     DroppedColumnMetrics,
+    DroppedVariable,
+    FallbackMetrics,
     FeatureSelection,
     FeaturesInfo,
     KRow,
     Manifest,
     MixBlockMetrics,
     ModelCard,
+    ModelChoice,
+    ModelSelectionMetrics,
+    ModelVariable,
+    ModelVariables,
     Overview,
     ProfileEntry,
+    Protected,
+    ProtectedAttribute,
+    ProtectedGroup,
     Risk,
     RiskBand,
     RiskCustomer,
@@ -79,17 +96,20 @@ from finintel.report.shapes import (
     Segments,
     SegmentState,
     Summary,
+    SupervisedFallback,
     TableQuality,
     ValidationReport,
 )
 from finintel.run_layout import (
+    CUSTOMER_ID,
     PLOTS_DIR,
+    SCORED_OUTPUT_COLUMNS,
     SCORED_PARQUET,
     SUMMARY_JSON,
     RunLayout,
 )
-from finintel.settings.risk import ROLES
-from finintel.sql import quote_literal
+from finintel.settings.risk import DEFAULT_PROTECTED, ROLES
+from finintel.sql import quote_ident, quote_literal
 from finintel.writers import atomic_path
 
 __all__ = [
@@ -120,6 +140,14 @@ RISK_OFF_HINT = (
 # The stability bar of runs from before the segmenter gave its own verdict (`stable`).
 LEGACY_MIN_STABILITY = 0.9
 RISK_PLOTS = ("risk_distribution", "risk_by_segment", "risk_roc", "risk_calibration")
+# Protected groups: the canonical customer columns always looked for (besides `[risk]
+# protected`), the fixed age bands of a many-valued numeric attribute (lower bound, name), and
+# the most values shown as groups of their own (the rest are pooled as "other").
+CANONICAL_PROTECTED = ("age", "gender")
+AGE_BANDS = ((0, "under 25"), (25, "25-34"), (35, "35-49"), (50, "50-64"), (65, "65 and over"))
+MAX_VALUE_GROUPS = 12
+MISSING_GROUP = "missing"
+OTHER_GROUP = "other"
 
 # Every plot the report draws, in report order (see `plot_needs` for when one is left out).
 PLOT_NAMES: tuple[str, ...] = (
@@ -161,7 +189,11 @@ def summarize(run_dir: Path) -> Summary:
         segment_rows = _read_csv_rows(layout.segments_csv)
         data_quality = _data_quality(validation)
         segments = _segments(con, metrics, segment_rows, model, run_info, has_risk)
-        risk = _risk(con, columns, metrics, manifest, run_info) if has_risk else _no_risk(metrics)
+        risk = (
+            _risk(con, layout, columns, metrics, manifest, run_info)
+            if has_risk
+            else _no_risk(metrics)
+        )
         anomalies = _anomalies(con, metrics, alerts, has_risk)
         customers = int(_one(con, "SELECT count(*) FROM scored"))
         has_labels = _labels_available(con, layout, columns)
@@ -196,6 +228,7 @@ def summarize(run_dir: Path) -> Summary:
         unsupported=unsupported,
         model_missing=model.missing,
         risk_off=risk.get("off_note"),
+        fallback=bool(risk.get("fallback")),
     )
     summary: Summary = {
         "overview": overview,
@@ -248,11 +281,14 @@ def plot_needs(
     unsupported: Mapping[str, str] | None = None,
     model_missing: str | None = None,
     risk_off: str | None = None,
+    fallback: bool = False,
 ) -> dict[str, str]:
     """The plots that cannot be drawn for this run, each with the reason, in report order.
 
     `unsupported` holds the reasons found while computing the plot data (see `plot_data`);
-    `risk_off` is the note of a run without a risk score, which has no risk plots.
+    `risk_off` is the note of a run without a risk score, which has no risk plots; `fallback`
+    says labels were given but no supervised model passed the gate (so there is no probability
+    of default to compare them with).
     """
     skipped: dict[str, str] = dict(unsupported or {})
     if not segments["k_table"]:
@@ -263,7 +299,14 @@ def plot_needs(
         )
     if not overview["anomalies"]:
         skipped["anomaly_top"] = "no customer was flagged as anomalous"
-    if not has_labels:
+    if fallback:
+        why = (
+            "no supervised model passed the gate, so the score is the unsupervised composite "
+            "and there is no probability of default to compare with the outcomes"
+        )
+        skipped["risk_roc"] = why
+        skipped["risk_calibration"] = why
+    elif not has_labels:
         why = "no default labels were given, so there is no outcome to compare the score with"
         skipped["risk_roc"] = why
         skipped["risk_calibration"] = why
@@ -503,6 +546,7 @@ def _elbow(table: list[KRow], min_gain: Any) -> int | None:
 
 def _risk(
     con: duckdb.DuckDBPyConnection,
+    layout: RunLayout,
     columns: set[str],
     metrics: RunMetrics,
     manifest: Manifest,
@@ -567,17 +611,24 @@ def _risk(
         "cv": None,
     }
     if mode == "supervised":
-        result["scorecard"] = [
-            {
-                "variable": row.get("variable"),
-                "label": row.get("label"),
-                "bin": row.get("bin"),
-                "points": row.get("points"),
-                "woe": row.get("woe"),
-                "iv": row.get("iv"),
-            }
-            for row in risk_metrics.get("scorecard") or []
-        ]
+        result["model"] = risk_metrics.get(
+            "model", "scorecard" if "scorecard" in risk_metrics else None
+        )
+        result["model_description"] = risk_metrics.get("model_description")
+        result["model_choice"] = _model_choice(risk_metrics.get("model_selection"))
+        result["fallback"] = None
+        if risk_metrics.get("scorecard"):
+            result["scorecard"] = [
+                {
+                    "variable": row.get("variable"),
+                    "label": row.get("label"),
+                    "bin": row.get("bin"),
+                    "points": row.get("points"),
+                    "woe": row.get("woe"),
+                    "iv": row.get("iv"),
+                }
+                for row in risk_metrics.get("scorecard") or []
+            ]
         result["cv"] = _cv(risk_metrics.get("cross_validation"))
         result["labels"] = {
             "labelled": risk_metrics.get("labelled"),
@@ -589,13 +640,377 @@ def _risk(
         result["mean_probability_of_default"] = risk_metrics.get("mean_probability_of_default")
         result["calibration"] = risk_metrics.get("calibration")
         result["derived_variables"] = _derived_variables(risk_metrics)
+        result["model_variables"] = model_variables(risk_metrics)
     else:
         result["factors"] = _factors(risk_metrics)
+        fallback = risk_metrics.get("supervised_fallback")
+        result["fallback"] = _fallback(fallback)
+        result["model_choice"] = _model_choice((fallback or {}).get("model_selection"))
     result["unavailable_factors"] = dict(risk_metrics.get("unavailable_factors") or {})
     by_role = [*result.get("factors", []), *result.get("derived_variables", [])]
     read = {c for f in by_role if f["role"] for c in f["columns"]}
     result["roles"] = _role_columns(risk_metrics.get("roles") or {}, read)
+    result["protected"] = _protected(con, layout, columns, risk_metrics, settings, result)
     return result
+
+
+def _model_choice(selection: ModelSelectionMetrics | None) -> ModelChoice | None:
+    """The candidates of the supervised model choice (None for a run without one).
+
+    Example:
+        >>> choice = _model_choice({"requested": "auto", "delivered": "logistic",
+        ...     "reason": "it is the best", "candidates": [{"model": "logistic",
+        ...     "roc_auc": 0.79, "mean_variables": 21.0, "passed_gate": True, "gate": "passed",
+        ...     "delivered": True}, {"model": "boosting", "roc_auc": 0.55,
+        ...     "passed_gate": False, "gate": "below 0.6", "delivered": False}]})
+        >>> [(c["model"], c["variables"], c["delivered"]) for c in choice["candidates"]]
+        [('logistic', 21.0, True), ('boosting', None, False)]
+    """
+    if not selection:
+        return None
+    candidates: list[CandidateRow] = [
+        {
+            "model": str(c.get("model")),
+            "description": c.get("description"),
+            "roc_auc": c.get("roc_auc"),
+            "roc_auc_std": c.get("roc_auc_std"),
+            "calibration_slope": c.get("calibration_slope"),
+            "variables": c.get("mean_variables"),
+            "passed_gate": bool(c.get("passed_gate")),
+            "gate": str(c.get("gate") or ("passed" if c.get("passed_gate") else "not passed")),
+            "delivered": bool(c.get("delivered")),
+        }
+        for c in selection.get("candidates") or []
+    ]
+    reason = selection.get("reason")
+    return {
+        "requested": selection.get("requested"),
+        "delivered": selection.get("delivered"),
+        "reason": _as_sentence(reason) if reason else None,
+        "tolerance": selection.get("tolerance"),
+        "min_cv_auc": selection.get("min_cv_auc"),
+        "folds": selection.get("folds"),
+        "repeats": selection.get("repeats"),
+        "candidates": candidates,
+    }
+
+
+def _fallback(record: FallbackMetrics | None) -> SupervisedFallback | None:
+    """Why labels were given but the composite was delivered (None when it was not so)."""
+    if not record:
+        return None
+    return {
+        "reason": _as_sentence(str(record.get("reason") or "no supervised model passed the gate")),
+        "labelled": record.get("labelled"),
+        "bads": record.get("bads"),
+        "goods": record.get("goods"),
+        "bad_rate": record.get("bad_rate"),
+    }
+
+
+# The delivered learner's own measure of a variable's strength, as its metrics name it.
+_STRENGTH_MEASURES = (
+    ("information_values", "information value"),
+    ("importance", "importance"),
+    ("coefficients", "largest |coefficient|"),
+)
+
+
+def model_variables(risk_metrics: RiskMetrics) -> ModelVariables:
+    """The delivered model's variables, strongest first by its own measure (a scorecard's
+    information value, boosting's importance, the largest absolute coefficient of a logistic
+    regression), and the variables it dropped, each with why.
+
+    Example:
+        >>> view = model_variables({"learner": {"variables_used": ["dti", "age_of_account"],
+        ...     "importance": {"age_of_account": 0.7, "dti": 0.3}}})
+        >>> view["measure"], [(r["variable"], r["value"]) for r in view["rows"]]
+        ('importance', [('age_of_account', 0.7), ('dti', 0.3)])
+        >>> model_variables({"learner": {"variables_used": ["dti"], "coefficients":
+        ...     {"dti": {"value": 0.2, "missing": -0.5}}}})["rows"][0]["value"]
+        0.5
+    """
+    learner = risk_metrics.get("learner") or {}
+    used = [str(v) for v in learner.get("variables_used") or []]
+    labels = {
+        str(d.get("name")): str(d.get("label"))
+        for d in risk_metrics.get("derived_variables") or []
+        if d.get("label")
+    }
+    measure, values = None, {}
+    for key, name in _STRENGTH_MEASURES:
+        if isinstance(learner.get(key), Mapping):
+            measure, values = name, learner[key]
+            break
+    strength = {v: _largest_magnitude(values.get(v)) for v in used}
+    rows: list[ModelVariable] = [
+        {"variable": v, "label": labels.get(v) or feature_label(v), "value": strength[v]}
+        for v in used
+    ]
+    rows.sort(key=lambda r: -r["value"] if r["value"] is not None else math.inf)
+    dropped: list[DroppedVariable] = [
+        {"variable": str(v), "label": labels.get(str(v)) or feature_label(str(v)), "why": str(why)}
+        for v, why in (learner.get("dropped") or {}).items()
+    ]
+    return {"measure": measure if rows else None, "rows": rows, "dropped": dropped}
+
+
+def _largest_magnitude(value: Any) -> float | None:
+    """A number's absolute value, or the largest of the numbers nested in a mapping."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return round(abs(float(value)), 6) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        found = [m for m in (_largest_magnitude(v) for v in value.values()) if m is not None]
+        return max(found) if found else None
+    return None
+
+
+# ---------------------------------------------------------------------- protected groups
+
+_NUMERIC_TYPES = (
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+    "UINTEGER", "UBIGINT", "FLOAT", "REAL", "DOUBLE", "DECIMAL",
+)  # fmt: skip
+
+
+def _protected(
+    con: duckdb.DuckDBPyConnection,
+    layout: RunLayout,
+    columns: set[str],
+    risk_metrics: RiskMetrics,
+    settings: Mapping[str, Any],
+    risk: Risk,
+) -> Protected | None:
+    """The risk score per group of each protected attribute found as a column of the run's
+    clean customers or scored features (None when there is none).
+
+    The attributes looked for are the canonical `age` and `gender` and `[risk] protected`
+    (case ignored); a supervised run records which ones the model left out.
+    """
+    record = risk_metrics.get("protected") or {}
+    configured = settings.get("protected")
+    attributes = [
+        str(a)
+        for a in record.get("attributes", DEFAULT_PROTECTED if configured is None else configured)
+    ]
+    allowed = [str(a) for a in record.get("allowed", settings.get("allow_protected") or [])]
+    left_out = [str(c) for c in record.get("left_out") or []]
+    found = _protected_columns(con, layout, columns, [*CANONICAL_PROTECTED, *attributes])
+    if not found:
+        return None
+    bands = [b["name"] for b in risk["bands"]]
+    return {
+        "attributes": attributes,
+        "allowed": allowed,
+        "left_out": left_out,
+        "note": _protected_note(risk, risk_metrics, attributes, allowed, left_out),
+        "columns": [
+            _protected_groups(con, layout, name, column, source, sql_type, bands)
+            for name, column, source, sql_type in found
+        ],
+    }
+
+
+def _protected_columns(
+    con: duckdb.DuckDBPyConnection, layout: RunLayout, columns: set[str], names: list[str]
+) -> list[tuple[str, str, str, str]]:
+    """(attribute, column, source, SQL type) of each protected name found, once per name.
+
+    A name found both in the clean customers table and among the scored features is read
+    where more customers have a value (a feature `age` computed from a birth date fills an
+    empty canonical `age`), the clean customers (the source's own values) on a tie. A column
+    without any value (a canonical column the data does not have) is not a protected column
+    of this run.
+    """
+    outputs = {CUSTOMER_ID, *SCORED_OUTPUT_COLUMNS}
+    scored = {
+        str(r[0]).lower(): (str(r[0]), str(r[1]))
+        for r in con.execute("DESCRIBE scored").fetchall()
+        if r[0] in columns and r[0] not in outputs
+    }
+    clean: dict[str, tuple[str, str]] = {}
+    customers = layout.clean_table("customers")
+    if customers.is_file():
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(customers)})")
+        clean = {
+            str(r[0]).lower(): (str(r[0]), str(r[1]))
+            for r in described.fetchall()
+            if r[0] != CUSTOMER_ID
+        }
+    found: list[tuple[str, str, str, str]] = []
+    seen: set[str] = set()
+    for name in names:
+        key = name.lower()
+        if key in seen or (key not in clean and key not in scored):
+            continue
+        seen.add(key)
+        options = []
+        if key in clean:
+            filled = _filled(con, f"read_parquet({_lit(customers)})", clean[key])
+            options.append((filled, 1, (name, clean[key][0], "customers", clean[key][1])))
+        if key in scored:
+            filled = _filled(con, "scored", scored[key])
+            options.append((filled, 0, (name, scored[key][0], "features", scored[key][1])))
+        filled, _, chosen = max(options)
+        if filled:
+            found.append(chosen)
+    return found
+
+
+def _filled(con: duckdb.DuckDBPyConnection, table: str, column: tuple[str, str]) -> int:
+    """How many rows of `table` have a value (a finite one for a number) in the column."""
+    ident = quote_ident(column[0])
+    if column[1].upper().startswith(_NUMERIC_TYPES):
+        test = f"isfinite(CAST({ident} AS DOUBLE))"
+    else:
+        test = f"NULLIF(trim(CAST({ident} AS VARCHAR)), '') IS NOT NULL"
+    return int(_one(con, f"SELECT count(*) FILTER (WHERE {test}) FROM {table}"))
+
+
+def _protected_groups(
+    con: duckdb.DuckDBPyConnection,
+    layout: RunLayout,
+    name: str,
+    column: str,
+    source: str,
+    sql_type: str,
+    bands: list[str],
+) -> ProtectedAttribute:
+    """The customers, risk scores, band shares and anomaly share per group of one attribute.
+
+    A numeric attribute with more than `MAX_VALUE_GROUPS` values (an age in years) is grouped
+    by `AGE_BANDS`; any other by its values, the largest `MAX_VALUE_GROUPS - 1` of many values
+    kept and the rest pooled as "other". Missing values are a group of their own, so the
+    group counts add up to the scored customers.
+    """
+    ident = quote_ident(column)
+    if source == "customers":
+        table = _lit(layout.clean_table("customers"))
+        base = (
+            "SELECT s.risk_score, s.risk_band, s.is_anomaly, c.v FROM scored s LEFT JOIN "
+            f"(SELECT CAST(customer_id AS VARCHAR) AS id, any_value({ident}) AS v "
+            f"FROM read_parquet({table}) GROUP BY 1) c ON CAST(s.customer_id AS VARCHAR) = c.id"
+        )
+    else:
+        base = f"SELECT risk_score, risk_band, is_anomaly, {ident} AS v FROM scored"
+    numeric = sql_type.upper().startswith(_NUMERIC_TYPES)
+    if numeric:
+        value = "CASE WHEN isfinite(CAST(v AS DOUBLE)) THEN CAST(v AS DOUBLE) END"
+    else:
+        value = "NULLIF(trim(CAST(v AS VARCHAR)), '')"
+    values = f"SELECT {value} AS x, risk_score, risk_band, is_anomaly FROM ({base})"
+    distinct = int(_one(con, f"SELECT count(DISTINCT x) FROM ({values})"))
+    age_bands = numeric and distinct > MAX_VALUE_GROUPS
+    if age_bands:
+        cases = " ".join(f"WHEN x < {upper} THEN {k}" for k, (upper, _) in enumerate(AGE_BANDS[1:]))
+        key, pooled = (
+            f"CASE WHEN x IS NULL THEN NULL {cases} ELSE {len(AGE_BANDS) - 1} END",
+            "false",
+        )
+    elif distinct > MAX_VALUE_GROUPS:
+        kept = con.execute(
+            f"SELECT x FROM ({values}) WHERE x IS NOT NULL GROUP BY x "
+            f"ORDER BY count(*) DESC, x LIMIT {MAX_VALUE_GROUPS - 1}"
+        ).fetchall()
+        listed = ", ".join(quote_literal(str(r[0])) for r in kept)
+        key = f"CASE WHEN x IN ({listed}) THEN x END"
+        pooled = f"x IS NOT NULL AND x NOT IN ({listed})"
+    else:
+        key, pooled = "x", "false"
+    grouped = f"SELECT {key} AS k, {pooled} AS o, * FROM ({values})"
+    stats = con.execute(
+        f"SELECT k, o, count(*), avg(risk_score), median(risk_score), "
+        f"count(*) FILTER (WHERE is_anomaly) FROM ({grouped}) GROUP BY k, o"
+    ).fetchall()
+    counts: dict[tuple[Any, bool], dict[str, int]] = {}
+    for k, o, band, n in con.execute(
+        f"SELECT k, o, risk_band, count(*) FROM ({grouped}) GROUP BY k, o, risk_band"
+    ).fetchall():
+        counts.setdefault((k, bool(o)), {})[str(band)] = int(n)
+    total = sum(int(r[2]) for r in stats)
+    # the values in order, then the pooled ones, then the missing ones
+    stats.sort(key=lambda r: (r[0] is None, bool(r[1]), r[0] if r[0] is not None else 0))
+    groups: list[ProtectedGroup] = []
+    for k, o, n, mean, median, flagged in stats:
+        customers = int(n)
+        in_band = counts.get((k, bool(o)), {})
+        if k is None:
+            label = OTHER_GROUP if o else MISSING_GROUP
+        elif age_bands:
+            label = AGE_BANDS[int(k)][1]
+        elif numeric:
+            label = f"{float(k):g}"
+        else:
+            label = str(k)
+        groups.append(
+            {
+                "group": label,
+                "customers": customers,
+                "share": round(customers / total, 4) if total else 0.0,
+                "mean_score": _round(mean, 2),
+                "median_score": _round(median, 2),
+                "anomaly_share": round(int(flagged) / customers, 4),
+                "bands": [
+                    {
+                        "name": band,
+                        "customers": in_band.get(band, 0),
+                        "share": round(in_band.get(band, 0) / customers, 4),
+                    }
+                    for band in bands
+                ],
+            }
+        )
+    return {
+        "attribute": name,
+        "column": column,
+        "source": source,
+        "grouping": "age bands" if age_bands else "values",
+        "groups": groups,
+    }
+
+
+def _protected_note(
+    risk: Risk,
+    risk_metrics: RiskMetrics,
+    attributes: list[str],
+    allowed: list[str],
+    left_out: list[str],
+) -> str:
+    """One sentence: which protected columns the model left out (or read), and why the groups
+    are shown.
+
+    Example:
+        >>> _protected_note({"mode": "supervised"}, {"learner": {"variables_used": ["dti"]}},
+        ...                 ["age", "gender"], [], ["age"]).split(":")[0]
+        'The model left out the protected column age ([risk] protected)'
+    """
+    shown = "the risk score per protected group is shown so disparities can be checked."
+    if risk["mode"] == "supervised":
+        learner = risk_metrics.get("learner") or {}
+        used = {str(v).lower() for v in learner.get("variables_used") or []}
+        read = [a for a in allowed if a.lower() in used]
+        if left_out:
+            lead = f"The model left out the protected {_columns_named(left_out)} ([risk] protected)"
+        else:
+            lead = "No protected column was among the model's candidate variables"
+        if read:
+            lead += f"; it reads {', '.join(read)}, allowed by [risk] allow_protected"
+        return f"{lead}: {shown}"
+    protected = {a.lower() for a in attributes}
+    read = sorted(
+        {c for f in risk.get("factors") or [] for c in f["columns"] if c.lower() in protected}
+    )
+    if read:
+        lead = f"The unsupervised score's risk factors read the protected {_columns_named(read)}"
+    else:
+        lead = "The unsupervised score reads only its declared risk factors, none of them protected"
+    return f"{lead}: {shown}"
+
+
+def _columns_named(columns: list[str]) -> str:
+    return ("column " if len(columns) == 1 else "columns ") + ", ".join(columns)
 
 
 def _factors(risk_metrics: RiskMetrics) -> list[RiskFactor]:
@@ -814,11 +1229,24 @@ def _limitations(
         )
     elif risk["mode"] == "supervised":
         auc = risk["cv"]["roc_auc"] if risk["cv"] else None
+        choice = risk.get("model_choice")
+        among = (
+            f", chosen among {len(choice['candidates'])} models cross-validated on the same folds"
+            if choice and len(choice["candidates"]) > 1
+            else ""
+        )
         notes.append(
-            "The risk score is a scorecard fitted on the labelled customers of this run; its "
-            "honest accuracy is the cross-validated ROC-AUC"
+            f"The risk score is a {risk.get('model') or 'supervised model'} fitted on the "
+            f"labelled customers of this run{among}; its honest accuracy is the cross-validated "
+            "ROC-AUC"
             + (f" ({auc:.3f})" if isinstance(auc, int | float) else "")
             + ". In-sample curves in this report are optimistic."
+        )
+    elif risk.get("fallback"):
+        notes.append(
+            "Default outcomes were given, but no supervised model ranked the labelled customers "
+            "well enough to pass the gate, so the risk score is an unsupervised ranking of "
+            "declared risk factors: it orders customers but is not a probability of default."
         )
     else:
         notes.append(

@@ -196,6 +196,10 @@ DEFAULT_BANDS = (
 )
 
 
+# Attributes a supervised model leaves out unless `allow_protected` lists them.
+DEFAULT_PROTECTED = ("age", "gender", "sex", "marital_status")
+
+
 class RiskSettings(Strict):
     """How the risk score is built. `mode = "auto"` is supervised exactly when labels exist.
 
@@ -225,6 +229,28 @@ class RiskSettings(Strict):
       falling), "auto" (like "auto_heuristic", chosen by optbinning's trend classifier).
     - `min_iv`: information value a variable needs to enter the scorecard.
     - `max_train_rows`: labelled rows the scorecard is fitted on at most (a stratified sample).
+
+    Supervised model choice (`finintel.models.supervised`):
+
+    - `model`: "auto" fits the WoE scorecard, a regularised logistic regression and monotone
+      gradient boosting on the same folds and delivers the scorecard when its cross-validated
+      ROC-AUC is within `tolerance` of the best, else the best; "scorecard", "logistic" or
+      "boosting" fits and delivers that one alone (still gated).
+    - `tolerance`: how much cross-validated ROC-AUC the scorecard may give up for being a
+      scorecard (default 0.01).
+    - `min_cv_auc`: the gate: a model is delivered only when its cross-validated ROC-AUC is at
+      least this (default 0.6) and clears 0.5 by more than its spread across folds, and its
+      calibration slope is positive. Otherwise the run falls back to the unsupervised composite
+      and says why, or stops when `require_supervised` is true.
+    - `require_supervised`: stop (exit 2) instead of falling back.
+    - `protected`: attributes never used by a supervised model unless listed in
+      `allow_protected` (names of feature columns, case ignored); the report shows the score per
+      protected group.
+    - `min_bin_bads`: a group of at least this many defaults may form its own scorecard bin,
+      however small (a rare but decisive event such as penalty interest).
+    - `events_per_variable`: the scorecard keeps at most (defaults / this) variables.
+    - `max_correlation`: of two scorecard variables whose WoE values correlate above this, the
+      one with the lower information value is dropped.
     """
 
     enabled: bool = True
@@ -242,6 +268,15 @@ class RiskSettings(Strict):
     bin_trend: Literal["auto_heuristic", "auto_asc_desc", "auto"] = "auto_heuristic"
     min_iv: float = Field(default=0.02, ge=0)
     max_train_rows: int = Field(default=200_000, ge=100)
+    model: Literal["auto", "scorecard", "logistic", "boosting"] = "auto"
+    tolerance: float = Field(default=0.01, ge=0, le=0.5)
+    min_cv_auc: float = Field(default=0.6, ge=0.5, le=1.0)
+    require_supervised: bool = False
+    protected: list[str] = Field(default_factory=lambda: list(DEFAULT_PROTECTED))
+    allow_protected: list[str] = Field(default_factory=list)
+    min_bin_bads: int = Field(default=10, ge=2)
+    events_per_variable: float = Field(default=10.0, gt=0)
+    max_correlation: float = Field(default=0.8, gt=0, le=1.0)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> RiskSettings:

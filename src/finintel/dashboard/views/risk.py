@@ -1,4 +1,5 @@
-"""Risk view: bands with their actions, the score distribution, what drives the score."""
+"""Risk view: bands with their actions, the score distribution, the supervised model choice
+(or the fallback to the composite), what drives the score, and the score per protected group."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ if risk_off:  # the page is not in the navigation then, but an old link may lead
     st.info(risk_off)
     st.stop()
 mode = risk.get("mode")
-st.caption(
-    "Supervised scorecard fitted on recorded defaults."
-    if mode == "supervised"
-    else "Unsupervised score: a weighted composite of risk factors (no default labels)."
-)
+fallback = data.fallback_notice(risk)
+if mode == "supervised":
+    described = f" ({risk['model_description']})" if risk.get("model_description") else ""
+    st.caption(
+        f"Supervised {risk.get('model') or 'scorecard'}{described} fitted on recorded defaults."
+    )
+elif fallback:
+    st.caption("Unsupervised score: a weighted composite of risk factors.")
+    st.warning(fallback)
+else:
+    st.caption("Unsupervised score: a weighted composite of risk factors (no default labels).")
 
 st.subheader("Bands")
 ui.table(
@@ -49,10 +56,37 @@ if quantiles:
     )
 ui.plot(run_dir, summary, "risk_by_segment", "Risk score by segment")
 
+candidates = data.candidate_rows(risk)
+if candidates:
+    choice = risk.get("model_choice")
+    st.subheader("Model choice")
+    delivered = choice["delivered"] if choice else None
+    st.caption(
+        f"Delivered: {delivered}. {choice['reason'] or ''}"
+        if choice and delivered
+        else "No supervised model delivered: none passed the gate (see each one's verdict)."
+    )
+    ui.table(candidates)
+
 if risk.get("scorecard"):
     st.subheader("Scorecard")
     st.caption("Points each bin of a variable adds to the score (WoE and IV as fitted).")
     ui.table(risk["scorecard"], column_order=SCORECARD_COLUMNS)
+else:
+    variables = data.model_variable_rows(risk)
+    if variables:
+        st.subheader(f"Variables of the {risk.get('model') or 'model'}")
+        listed = risk.get("model_variables")
+        measure = listed["measure"] if listed else None
+        st.caption(
+            "The variables the delivered model reads"
+            + (f", strongest first by its {measure}." if measure else ".")
+        )
+        ui.table(variables)
+dropped = data.dropped_variable_rows(risk)
+if dropped:
+    with st.expander(f"Variables the {risk.get('model') or 'model'} dropped ({len(dropped)})"):
+        ui.table(dropped)
 derived = data.derived_variable_rows(risk)
 if derived:
     st.subheader("Candidate variables computed from several columns")
@@ -105,6 +139,15 @@ if labels:
 
 ui.plot(run_dir, summary, "risk_roc", "ROC curve against recorded defaults")
 ui.plot(run_dir, summary, "risk_calibration", "Predicted and observed default rates")
+
+protected = risk.get("protected")
+if protected:
+    st.subheader("Protected groups")
+    st.caption(protected.get("note") or "")
+    for attribute in protected.get("columns") or []:
+        where = "clean customers" if attribute.get("source") == "customers" else "features"
+        st.markdown(f"**{attribute.get('attribute')}** · {where} · {attribute.get('grouping')}")
+        ui.table(data.protected_group_rows(attribute))
 
 top = risk.get("top_customers") or []
 if top:
