@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import numpy as np
 import numpy.typing as npt
@@ -15,12 +17,15 @@ from finintel.models.anomaly import (
     CustomerAnomalyDetector,
     default_features,
     evidence_score,
+    floored_spec,
+    spread_floor,
 )
 from finintel.models.base import STATE_FILE
 from finintel.models.detectors import ECODDetector
-from finintel.models.explain import feature_label
+from finintel.models.explain import MAX_QUOTED_SDS, feature_label, feature_units
 from finintel.models.frame import FeatureFrame
 from finintel.models.transaction_alerts import EVIDENCE_COLUMNS
+from finintel.models.transform import ColumnTransform, RobustTransform
 from finintel.settings.anomaly import AnomalySettings
 
 # Bars chosen from synthetic seeds 11-13 (PR-AUC 0.81-0.85, ROC-AUC above 0.95 with the
@@ -85,7 +90,8 @@ def test_reasons_name_features_in_plain_words(
     flagged = result.anomaly_reasons[result.is_anomaly]
     assert all(r for r in flagged)
     assert all(r == "" for r in result.anomaly_reasons[~result.is_anomaly])
-    assert all("robust SDs" in r and "typical (median" in r for r in flagged)
+    assert all("typical (median" in r or "of customers have" in r for r in flagged)
+    assert max(quoted_sds(r) for r in flagged) <= MAX_QUOTED_SDS
     for kind, feature in (
         ("night_owl", "night_share"),
         ("dormant_burst", "peak_month_tx_count"),
@@ -292,3 +298,111 @@ def test_a_detector_that_alone_sees_the_anomalies_is_not_diluted(kind: str, alon
         ).fit(frame)
         assert average_precision_score(y, mean.predict(frame).anomaly_score) < best - 0.3
         assert CustomerAnomalyDetector.from_files(model.to_files()).combination_ == alone
+
+
+def quoted_sds(reason: str) -> float:
+    """The largest robust-SD figure a reason quotes ("more than 10" counts as 10; 0 if none)."""
+    figures = re.findall(r"(more than )?([0-9.]+) robust SDs", reason)
+    return max((float(number) for _more, number in figures), default=0.0)
+
+
+def test_no_reason_of_a_run_quotes_more_than_the_cap(
+    synthetic: SyntheticRun, fitted: CustomerAnomalyDetector
+) -> None:
+    reasons = [r for r in fitted.predict(synthetic.frame).anomaly_reasons if r]
+    assert len(reasons) == 60
+    assert max(quoted_sds(r) for r in reasons) <= MAX_QUOTED_SDS
+    # the cap is reached on this bank, and said in words rather than as a figure
+    assert any(f"more than {MAX_QUOTED_SDS:.0f} robust SDs" in r for r in reasons)
+    assert not re.search(r"\b(1[1-9]|[2-9][0-9]|[0-9]{3,})\.[0-9] robust SDs", " ".join(reasons))
+
+
+def _mostly_one(seed: int) -> FeatureFrame:
+    """2,000 customers: 95% made exactly 1 transaction and were active 1 month, 97% have no
+    round amounts; night-time shares vary. The last ten are far out on several features."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    tx = np.ones(n)
+    tx[1900:] = np.repeat([2.0, 3.0, 4.0, 5.0, 6.0], 20)
+    months = np.ones(n)
+    months[rng.permutation(n)[:100]] = 2.0
+    rounds = np.zeros(n)
+    rounds[1940:] = rng.uniform(0.01, 0.2, 60)
+    night = rng.beta(2, 20, n)
+    night[-10:] = 0.6
+    names = ("tx_count", "active_months", "round_amount_share", "night_share")
+    values = np.column_stack([tx, months, rounds, night])
+    return FeatureFrame(np.array([f"C{i:04d}" for i in range(n)], dtype=object), names, values)
+
+
+def test_where_most_customers_share_one_value_a_reason_says_so() -> None:
+    frame = _mostly_one(5)
+    model = CustomerAnomalyDetector(AnomalySettings(features=list(frame.columns)), 5)
+    model.fit(frame)
+    result = model.predict(frame)
+    reasons = [r for r in result.anomaly_reasons if r]
+    assert reasons
+    assert max(quoted_sds(r) for r in reasons) <= MAX_QUOTED_SDS
+    assert any("transactions 6, where 95% of customers have 1" in r for r in reasons), reasons
+    assert all("transactions" not in r or "where 95%" in r for r in reasons)
+    # the wording for one transaction more than almost everyone (the degenerate case that
+    # read "transactions 2, 17.8 robust SDs above typical (median 1)")
+    tx = model.features_.index("tx_count")
+    z = model.reason_transform_.transform(np.array([[2.0, 1.0, 0.0, 0.1]]))[0, tx]
+    assert z == pytest.approx(1.0)  # one Poisson-like spread above the median, not 17.8
+    said = model._feature_reason("tx_count", 2.0, z)
+    assert said == "transactions 2, where 95% of customers have 1"
+    # a share where most customers share one value, said the same way
+    assert model._feature_reason("round_amount_share", 0.3, 6.0) == (
+        "share of round amounts 30%, where 97% of customers have 0%"
+    )
+    # the floors are rebuilt on loading; a state written before the modes were stored still
+    # words it (from the reference grid)
+    loaded = CustomerAnomalyDetector.from_files(model.to_files())
+    assert list(loaded.predict(frame).anomaly_reasons) == list(result.anomaly_reasons)
+    state = json.loads(model.to_files()[STATE_FILE])
+    del state["modes"]
+    files = {**model.to_files(), STATE_FILE: json.dumps(state).encode()}
+    old = CustomerAnomalyDetector.from_files(files)
+    np.testing.assert_array_equal(old.predict(frame).anomaly_score, result.anomaly_score)
+    assert "where 9" in old._feature_reason("tx_count", 2.0, z)
+
+
+def test_spreads_are_floored_for_counts_and_shares() -> None:
+    frame = _mostly_one(6)
+    fitted = RobustTransform().fit(frame.values, frame.columns, feature_units(frame.columns))
+    raw = {spec.name: spec.scale for spec in fitted.specs_}
+    model = CustomerAnomalyDetector(AnomalySettings(features=list(frame.columns)), 6)
+    model.fit(frame)
+    # the detectors keep the fitted spreads (docs/anomalies.md); the reasons floor them
+    assert [spec.scale for spec in model.transform_.specs_] == list(raw.values())
+    scale = {spec.name: spec.scale for spec in model.reason_transform_.specs_}
+    # counts: at least a Poisson-like spread around the median of 1 (sqrt(1) = 1 transaction,
+    # on the signed-log scale the counts are measured on)
+    assert raw["tx_count"] < 0.05
+    assert scale["tx_count"] == pytest.approx(math.log(3) - math.log(2))
+    assert scale["active_months"] >= 1.0  # months are not logged: one month
+    # shares: five percentage points
+    assert raw["round_amount_share"] < 0.05
+    assert scale["round_amount_share"] == pytest.approx(0.05)
+    # a wide spread is left alone, and every floor is listed in the metrics
+    assert scale["night_share"] == pytest.approx(raw["night_share"])
+    floors = model.metrics_["reason_spread_floors"]
+    assert set(floors) == {"tx_count", "active_months", "round_amount_share"}
+    assert floors["tx_count"]["floored"] > floors["tx_count"]["fitted"]
+
+
+def test_spread_floor_by_unit() -> None:
+    assert spread_floor("count", 0.0) == 1.0
+    assert spread_floor("count", 25.0) == 5.0
+    assert spread_floor("days", 100.0) == 10.0
+    assert spread_floor("share", 0.4) == 0.05
+    assert spread_floor("money", -3000.0) == pytest.approx(300.0)
+    assert spread_floor("money per month", 2.0) == 1.0
+    assert spread_floor("ratio", 1.5) == pytest.approx(0.15)
+    assert spread_floor("years", 40.0) == 0.0
+    # a logged money column with median 1,000: at least log(1,101) - log(1,001)
+    spec = floored_spec(ColumnTransform("debit_total", True, math.log1p(1000.0), 1e-4), "money")
+    assert spec.scale == pytest.approx(math.log(1101) - math.log(1001))
+    wide = ColumnTransform("debit_total", True, math.log1p(1000.0), 1.3)
+    assert floored_spec(wide, "money") == wide

@@ -245,3 +245,78 @@ def test_generate_a_scenario_bank_or_refuse_an_unknown_one(tmp_path: Path) -> No
     refused = runner.invoke(app, [*args, "--scenario", "nowhere"])
     assert refused.exit_code != 0
     assert "--scenario must be default or one of digital_gig, high_street" in refused.output
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".", 1)[1]) if "." in text and "e" not in text.lower() else 0
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_score_reports_the_batch_segment_sizes_and_rounded_csv_numbers(
+    bank: Path, tmp_path: Path
+) -> None:
+    files = [
+        "--customers",
+        str(bank / "customers.parquet"),
+        "--transactions",
+        str(bank / "transactions.parquet"),
+        "--loans",
+        str(bank / "loans.parquet"),
+    ]
+    run_out = tmp_path / "run"
+    fitted = runner.invoke(app, ["run", *files, "--out", str(run_out), "--seed", "1001"])
+    assert fitted.exit_code == 0, fitted.output
+    said = " ".join(fitted.output.split())
+    assert "each band holds a fixed share of that population" in said
+    assert "fitted share" not in said  # a run's batch is its fitted population
+    batch = tmp_path / "batch"
+    made = runner.invoke(
+        app, ["generate", "--customers", "120", "--seed", "1002", "--out", str(batch), "--quiet"]
+    )
+    assert made.exit_code == 0, made.output
+    batch_files = [f.replace(str(bank), str(batch)) for f in files]
+    score_out = tmp_path / "score"
+    args = ["score", "--model", str(run_out / "model"), *batch_files, "--out", str(score_out)]
+    scored = runner.invoke(app, args)
+    assert scored.exit_code == 0, scored.output
+    assert "fitted share" in scored.output
+
+    trained_rows = _csv_rows(RunLayout(run_out).segments_csv)
+    assert "training_size" not in trained_rows[0]  # a run's batch is its fitted population
+    trained = {r["segment_id"]: r for r in trained_rows}
+    customers = _csv_rows(RunLayout(score_out).scored_csv)
+    segments = _csv_rows(RunLayout(score_out).segments_csv)
+    members: dict[str, int] = {}
+    for row in customers:
+        members[row["segment_id"]] = members.get(row["segment_id"], 0) + 1
+    assert sum(int(s["size"]) for s in segments) == len(customers) < 300
+    for s in segments:
+        assert int(s["size"]) == members.get(s["segment_id"], 0)
+        assert abs(float(s["share"]) - int(s["size"]) / len(customers)) < 1e-6
+        assert s["training_size"] == trained[s["segment_id"]]["size"]
+        assert s["training_share"] == trained[s["segment_id"]]["share"]
+    for segment in segments:
+        table_row = f"│ {int(segment['size']):>9,} │"
+        assert table_row in scored.output.replace(f"│ {segment['segment_name']}", "")
+
+    for out in (run_out, score_out):
+        layout = RunLayout(out)
+        rows = _csv_rows(layout.scored_csv)
+        for column in ("risk_score", "anomaly_score"):
+            assert max(_decimals(r[column]) for r in rows) <= 2, column
+        assert any(_decimals(r["risk_score"]) == 2 for r in rows)  # rounded, not truncated
+        alerts = _csv_rows(layout.alerts_csv)
+        assert alerts and max(_decimals(r["alert_score"]) for r in alerts) <= 2
+    full = connect().execute(
+        f"SELECT risk_score FROM read_parquet('{RunLayout(run_out).scored_parquet}') "
+        "ORDER BY customer_id"
+    )
+    precise = [r[0] for r in full.fetchall()]
+    shown = [float(r["risk_score"]) for r in _csv_rows(RunLayout(run_out).scored_csv)]
+    assert all(abs(a - round(b, 2)) < 1e-9 for a, b in zip(shown, precise, strict=True))

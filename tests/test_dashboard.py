@@ -676,11 +676,15 @@ def test_the_data_loader_reads_a_run_without_risk(no_risk_dir: Path) -> None:
         members = data.segment_members(no_risk_dir, int(segment["segment_id"]))
         assert len(members) == int(segment["size"])
         assert set(members[0]) == {"customer_id", "anomaly_score", "is_anomaly"}
-        expected = sorted(
-            (r for r in scored if r["segment_id"] == segment["segment_id"]),
-            key=lambda r: (-float(r["anomaly_score"]), r["customer_id"]),
+        expected = [r for r in scored if r["segment_id"] == segment["segment_id"]]
+        assert {m["customer_id"] for m in members} == {r["customer_id"] for r in expected}
+        # riskiest first by the full-precision score (the CSV rounds it to 2 decimals)
+        order = [(-float(m["anomaly_score"]), m["customer_id"]) for m in members]
+        assert order == sorted(order)
+        shown = {r["customer_id"]: float(r["anomaly_score"]) for r in expected}
+        assert all(
+            abs(round(m["anomaly_score"], 2) - shown[m["customer_id"]]) < 1e-9 for m in members
         )
-        assert [m["customer_id"] for m in members] == [r["customer_id"] for r in expected]
     planted = f"K{PLANTED[0]:04d}"
     record = data.customer_record(no_risk_dir, planted)
     assert record is not None and record["is_anomaly"] is True

@@ -55,8 +55,23 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1400,1000",
 ]
+WIDE = (1400, 1000)
+NARROW = 700  # a small laptop window or a tablet: no table may be wider than the page
+# How far the page or any table's box reaches past the window's right edge (0: nothing does).
+# A table wider than its box scrolls inside it, which is fine; the box itself must fit.
+OVERFLOW = """(() => {
+  const width = document.documentElement.clientWidth;
+  let worst = document.documentElement.scrollWidth - width;
+  for (const table of document.querySelectorAll('table, [data-testid="stDataFrame"]')) {
+    let box = table;
+    while (box.parentElement && getComputedStyle(box).overflowX === 'visible') {
+      box = box.parentElement;
+    }
+    worst = Math.max(worst, Math.ceil(box.getBoundingClientRect().right) - width);
+  }
+  return worst;
+})()"""
 
 
 def chromium_path() -> str:
@@ -119,6 +134,11 @@ class DevTools:
             time.sleep(0.25)
         raise AssertionError(f"the page never satisfied {expression}")
 
+    def overflow(self) -> int:
+        """Pixels by which the page or a table's box reaches past the window (see OVERFLOW)."""
+        result = self.call("Runtime.evaluate", expression=OVERFLOW, returnByValue=True)
+        return int(result["result"]["value"])
+
     def screenshot(self, target: Path) -> Path:
         shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -127,12 +147,14 @@ class DevTools:
 
 
 @contextmanager
-def headless_chromium(url: str, profile: Path) -> Iterator[DevTools]:
-    """Chromium showing `url`, driven over DevTools; the browser ends when the block ends."""
+def headless_chromium(url: str, profile: Path, size: tuple[int, int] = WIDE) -> Iterator[DevTools]:
+    """Chromium showing `url` in a window of `size`, driven over DevTools; the browser ends
+    when the block ends."""
     browser = subprocess.Popen(
         [
             chromium_path(),
             *CHROMIUM_FLAGS,
+            f"--window-size={size[0]},{size[1]}",
             f"--user-data-dir={profile}",
             "--remote-debugging-port=0",
             url,
@@ -205,3 +227,41 @@ def test_dashboard_renders_the_runs_numbers_in_chromium(tmp_path: Path) -> None:
             stop(server)
     assert server.returncode is not None
     assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+@pytest.mark.slow
+def test_report_and_dashboard_tables_fit_a_700_pixel_window(tmp_path: Path) -> None:
+    chromium_path()
+    from finintel.report import build_report
+
+    bank = generate_bank(tmp_path / "bank", 600, seed=SEED)
+    run_dir = tmp_path / "run"
+    cfg = config_for_files(str(bank.customers), str(bank.transactions), str(bank.loans))
+    run_all(cfg, Path.cwd(), run_dir)
+    report = build_report(run_dir)
+    with RunLayout(run_dir).segments_csv.open(newline="", encoding="utf-8") as handle:
+        names = [row["segment_name"] for row in csv.DictReader(handle)]
+    with headless_chromium(report.as_uri(), tmp_path / "report-profile", (NARROW, 900)) as page:
+        page.wait_for_text(["Customer intelligence report", "Bands and actions"])
+        assert page.overflow() <= 0
+        # the collapsed tables too: the widest (profiles, columns offered) are in <details>
+        page.call(
+            "Runtime.evaluate",
+            expression="document.querySelectorAll('details').forEach(d => d.open = true)",
+        )
+        assert page.overflow() <= 0
+        print(f"report at 700 px: {page.screenshot(ARTIFACTS / 'report-700.png')}")
+
+    port = free_port()
+    with (tmp_path / "server.log").open("wb") as log:
+        server = launch(run_dir, port=port, address="127.0.0.1", output=log)
+        try:
+            url = wait_until_ready(server, port, host="127.0.0.1")
+            size = (NARROW, 900)
+            with headless_chromium(url, tmp_path / "dashboard-profile", size) as page:
+                text = page.wait_for_text(["Customers", *names])  # the segments table drawn
+                assert str(tmp_path) not in text  # the run is named by its folder only
+                assert page.overflow() <= 0
+                print(f"dashboard at 700 px: {page.screenshot(ARTIFACTS / 'dashboard-700.png')}")
+        finally:
+            stop(server)

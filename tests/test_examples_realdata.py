@@ -1,9 +1,11 @@
 """The example configs in `examples/` against the real public data sets in ../shared/data.
 
 Every config is validated with a fixed `today`, and the exact counts (rows in, clean,
-quarantined, by rule, nulled) are asserted, together with at least one real row per data set:
-a quarantined row or a nulled value with its source row, rule and reason, or, for data sets that
-have none, the most questionable real row and how it was kept.
+quarantined, by rule, nulled, flagged) are asserted, together with at least one real row per
+data set: a quarantined row or a nulled value with its source row, rule and reason, or, for data
+sets that have none, the most questionable real row and how it was kept. Every config also runs
+end to end with `finintel run` (models, results, bundle, report) and exits 0; those are the
+slowest tests of the suite (most of their time is model fitting).
 
 The data is not in the repository. Without ../shared/data the tests skip, except on CI
 (CI=true), where a missing data folder is a failure.
@@ -21,10 +23,13 @@ from typing import Any
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from finintel.cli import app
 from finintel.config import load_config
+from finintel.run_layout import RunLayout
 from finintel.sql import connect
-from finintel.validate import ValidationResult, validate
+from finintel.validate import ValidationResult, check_reject_share, validate
 
 pytestmark = pytest.mark.realdata
 
@@ -50,7 +55,13 @@ Counts = dict[str, tuple[int, int, int, dict[str, int], dict[str, int]]]
 EXPECTED: dict[str, Counts] = {
     "inu_bank": {
         "customers": (87, 87, 0, {}, {}),
-        "transactions": (1554, 1000, 554, {"duplicate_id": 554}, {}),
+        "transactions": (
+            1554,
+            726,
+            828,
+            {"before_customer_since": 274, "duplicate_id": 554},
+            {},
+        ),
         "loans": (129, 129, 0, {}, {}),
     },
     "users": {
@@ -155,6 +166,13 @@ def test_missing_data_fails_on_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 # ------------------------------------------------------------------------------ every config
 
 
+# Flagged (kept) rows, by table and flag; every other config has none.
+FLAGGED: dict[str, dict[str, dict[str, int]]] = {
+    "inu_bank": {"loans": {"before_customer_since": 54}},
+    "berka": {"transactions": {"balance_mismatch": 2353}},
+}
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_counts(name: str) -> None:
     con, result = run(name)
@@ -163,6 +181,9 @@ def test_counts(name: str) -> None:
         for table, r in result.reports.items()
     }
     assert got == EXPECTED[name]
+    flagged = {table: r.flagged for table, r in result.reports.items() if r.flagged}
+    assert flagged == FLAGGED.get(name, {})
+    check_reject_share(con, result, load_config(EXAMPLES / f"{name}.toml")[0].validation)
     for table, report in result.reports.items():
         assert report.rows_in == report.clean + report.quarantined, table
         assert report.clean > 0, f"{name}: clean_{table} is empty"
@@ -172,11 +193,29 @@ def test_counts(name: str) -> None:
         ]
 
 
+@pytest.mark.parametrize("name", CONFIGS)
+def test_finintel_run_finishes(name: str, tmp_path: Path) -> None:
+    """`finintel run` on the example: exit 0, a finished run with the validated counts."""
+    require_data()
+    out = tmp_path / name
+    args = ["run", "--config", str(EXAMPLES / f"{name}.toml"), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--today", TODAY.isoformat(), "--quiet"])
+    assert result.exit_code == 0, result.output
+    layout = RunLayout(out)
+    record = json.loads(layout.run_json.read_text(encoding="utf-8"))
+    counts = {
+        table: (c["rows_in"], c["clean"], c["quarantined"])
+        for table, c in record["counts"]["validation"].items()
+    }
+    assert counts == {table: v[:3] for table, v in EXPECTED[name].items()}
+    assert layout.scored_csv.is_file() and layout.model_dir.is_dir()
+
+
 # ------------------------------------------------------------------------------ inu_bank
 
 
 def test_inu_bank_repeated_transaction_rows_are_duplicates() -> None:
-    con, _ = run("inu_bank")
+    con, result = run("inu_bank")
     # File rows 2-5 are transaction 2, repeated once per loan of customer 91.
     ((rule, column, reason, raw),) = rejects(con, "transactions", 3)
     assert (rule, column) == ("duplicate_id", "transaction_id")
@@ -185,10 +224,41 @@ def test_inu_bank_repeated_transaction_rows_are_duplicates() -> None:
     assert [r[2] for r in rejects(con, "transactions", 5)] == [
         "transaction_id '2' already appears in row 2"
     ]
-    # Exactly one clean row per distinct Transaction_ID, both directions present.
+    # The repeats equal the row they repeat: they do not count in the reject share.
+    report = result.reports["transactions"]
+    assert report.repeats == 554
+    assert report.reject_share == pytest.approx(274 / 1000)
+    # At most one clean row per distinct Transaction_ID, both directions present.
     assert rows(
         con, "SELECT direction, count(*) FROM clean_transactions GROUP BY ALL ORDER BY 1"
-    ) == [("credit", 471), ("debit", 529)]
+    ) == [("credit", 331), ("debit", 395)]
+
+
+def test_inu_bank_rows_before_the_first_account_are_quarantined() -> None:
+    con, result = run("inu_bank")
+    # File row 6: transaction 3 of customer 89 on 2019-05-17; the earliest of the customer's
+    # accounts was opened on 2020-06-17.
+    ((rule, column, reason, raw),) = rejects(con, "transactions", 6)
+    assert (rule, column) == ("before_customer_since", "timestamp")
+    assert reason == (
+        "timestamp 2019-05-17 is before the customer_since 2020-06-17 of customer_id '89'"
+    )
+    assert json.loads(raw)["Transaction_ID"] == "3"
+    # Loan 2 (row 2) of customer 98 started 18 months before the first account: flagged, kept.
+    assert rejects(con, "loans", 2) == []
+    assert result.reports["loans"].flag_examples[0] == {
+        "row": 2,
+        "flag": "before_customer_since",
+        "column": "start_date",
+        "reason": "start_date 2020-08-06 is before the customer_since 2022-02-19 "
+        "of customer_id '98'",
+    }
+    # 274 of the 1,000 distinct transactions are quarantined (54 of the 129 loans flagged).
+    assert rows(
+        con,
+        'SELECT "table", count(*) FROM rejects WHERE rule = ? GROUP BY ALL ORDER BY 1',
+        "before_customer_since",
+    ) == [("transactions", 274)]
 
 
 def test_inu_bank_customers_and_loans() -> None:

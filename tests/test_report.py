@@ -35,7 +35,7 @@ from finintel.errors import RunDirError
 from finintel.pipeline import run_all, run_score
 from finintel.report import build_report, load_summary, summarize, write_summary
 from finintel.report.html import render_report
-from finintel.report.plot_data import PCA_POINTS
+from finintel.report.plot_data import PCA_POINTS, is_flat
 from finintel.report.plots import draw_plots, stability_band
 from finintel.report.shapes import KRow, SegmentMetrics, Segments, Summary
 from finintel.report.summary import (
@@ -264,13 +264,18 @@ def any_run(request: pytest.FixtureRequest) -> Run:
 # ---------------------------------------------------------------------- plots
 
 
+# Without labels there is no outcome to compare with, and the percentile score of the fitted
+# population is flat by construction: no histogram of it is drawn.
+UNLABELLED_SKIPS = {"risk_roc", "risk_calibration", "risk_distribution"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("full_run", [n for n in PLOT_NAMES if n not in {"risk_roc", "risk_calibration"}]),
+        ("full_run", [n for n in PLOT_NAMES if n not in UNLABELLED_SKIPS]),
         ("labelled_run", list(PLOT_NAMES)),
-        ("customer_run", [n for n in PLOT_NAMES if n not in {"risk_roc", "risk_calibration"}]),
+        ("customer_run", [n for n in PLOT_NAMES if n not in UNLABELLED_SKIPS]),
     ],
 )
 def test_every_expected_plot_is_drawn(
@@ -289,8 +294,10 @@ def test_every_expected_plot_is_drawn(
 @pytest.mark.slow
 def test_skipped_plots_say_why(full_run: Run) -> None:
     skipped = load_summary(full_run.out)["plots_skipped"]
-    assert set(skipped) == {"risk_roc", "risk_calibration"}
+    assert set(skipped) == UNLABELLED_SKIPS
     assert "no default labels" in skipped["risk_roc"]
+    assert "flat by construction" in skipped["risk_distribution"]
+    assert "raw composite value" in skipped["risk_distribution"]
     assert not (full_run.out / "plots" / "risk_roc.png").exists()
     assert "risk roc: no default labels" in _html(full_run)
 
@@ -331,7 +338,6 @@ def test_a_summary_without_plot_data_leaves_those_plots_out(full_run: Run, tmp_p
     drawn, skipped = draw_plots(tmp_path, older)
     assert set(skipped) == {
         "segments_pca",
-        "risk_distribution",
         "risk_by_segment",
         "anomaly_distribution",
     }
@@ -348,9 +354,8 @@ def test_plot_data_counts_the_scored_customers(full_run: Run) -> None:
     data = summary["plot_data"]
     got = _scored(full_run, "risk_score", "anomaly_score", "segment_id")
     risk, anomaly, segment = got["risk_score"], got["anomaly_score"], got["segment_id"]
-    histogram = data["risk_distribution"]
-    assert histogram["counts"] == np.histogram(risk, bins=histogram["edges"])[0].tolist()
-    assert sum(histogram["counts"]) == len(risk) == 1500
+    assert "risk_distribution" not in data  # flat by construction (see test_skipped_plots_say_why)
+    assert len(risk) == 1500
     anomalies = data["anomaly_distribution"]
     threshold = summary["anomalies"]["threshold"]
     assert anomalies["threshold"] == threshold is not None
@@ -493,6 +498,7 @@ def test_report_numbers_agree_with_the_result_files(any_run: Run) -> None:
     for band in summary["risk"]["bands"]:
         pattern = (
             rf">{re.escape(band['name'])}</span></td><td class=\"n\">[0-9.]+</td>"
+            r"<td class=\"n\">[0-9]+%</td>(?:<td class=\"n\">[0-9.]+%</td>)?"
             rf"<td>{re.escape(band['action'])}</td><td class=\"n\">{bands[band['name']]:,}</td>"
         )
         assert re.search(pattern, html), band
@@ -919,10 +925,9 @@ def test_summary_json_equals_summarize(any_run: Run) -> None:
 def test_summary_json_is_small_with_plot_data_on_one_line(full_run: Run) -> None:
     text = (full_run.out / SUMMARY_FILE).read_text(encoding="utf-8")
     assert len(text.encode("utf-8")) < 200_000
-    assert re.search(r'"counts": \[\d+(, \d+){49}\]', text)
+    assert re.search(r'"below": \[\d+(, \d+){49}\]', text)
     assert set(json.loads(text)["plot_data"]) == {
         "segments_pca",
-        "risk_distribution",
         "risk_by_segment",
         "anomaly_distribution",
     }
@@ -972,7 +977,16 @@ def test_summary_has_the_contract_keys(full_run: Run) -> None:
     profile = s["segments"]["items"][0]["profile"]
     assert set(profile) == set(s["segments"]["columns"])
     assert all(set(v) == {"value", "z"} and v["z"] is not None for v in profile.values())
-    assert {"name", "min_score", "action", "customers", "share"} == set(s["risk"]["bands"][0])
+    assert {
+        "name",
+        "min_score",
+        "action",
+        "customers",
+        "share",
+        "fitted_share",
+        "top_share",
+        "min_probability",
+    } == set(s["risk"]["bands"][0])
     assert {"count", "top"} <= set(s["anomalies"]["transaction_alerts"])
     assert len(s["risk"]["top_customers"]) == 20
     assert {"versions", "parameters", "k_selection_evidence", "stability", "limitations"} <= set(
@@ -1103,9 +1117,14 @@ def test_a_run_without_risk_reports_anomalies_and_segments(no_risk_run: Run) -> 
     items = summary["segments"]["items"]
     assert {i["segment_name"]: i["size"] for i in items} == dict(sizes)
     assert all(i["mean_risk_score"] is None for i in items)
+    # the CSV rounds the score to 2 decimals; the queue orders by the full-precision score
+    precise = _scored(no_risk_run, "customer_id", "anomaly_score")
+    full = dict(
+        zip(precise["customer_id"].tolist(), precise["anomaly_score"].tolist(), strict=True)
+    )
     flagged = sorted(
         (r for r in scored if r["is_anomaly"] == "true"),
-        key=lambda r: (-float(r["anomaly_score"]), r["customer_id"]),
+        key=lambda r: (-full[r["customer_id"]], r["customer_id"]),
     )
     queue = summary["anomalies"]["review_queue"]
     assert [c["customer_id"] for c in queue] == [r["customer_id"] for r in flagged[:50]]
@@ -1375,3 +1394,74 @@ def test_a_run_from_before_the_verdict_and_column_plan_still_reports(
         old["model_card"]["stability"].pop(key)
     html = render_report(cast(Summary, old), full_run.out)
     assert 'id="segments"' in html and 'id="segment-columns"' not in html
+
+
+# ---------------------------------------------------------------------- bands, paths
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ALL_RUNS)
+def test_report_and_summary_name_no_folder_of_the_machine(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    run: Run = request.getfixturevalue(fixture)
+    # the bank and the run lie in sibling temporary folders under pytest's base folder
+    folders = {str(run.out), str(run.out.parent), str(run.out.parent.parent), str(Path.cwd())}
+    summary = load_summary(run.out)
+    for text in (_html(run), (run.out / SUMMARY_FILE).read_text(encoding="utf-8")):
+        for folder in folders:
+            assert folder not in text
+    inputs = [f["path"] for f in summary["overview"]["created_from"]]
+    sources = [t["source"] for t in summary["data_quality"]["tables"] if not t.get("derived")]
+    assert inputs and all(p.startswith("../") and p.endswith(".parquet") for p in inputs)
+    assert all(s in inputs for s in sources if s)
+    for path in inputs:
+        assert (run.out / path).resolve().is_file(), path
+
+
+@pytest.mark.slow
+def test_bands_say_they_are_fixed_shares_of_the_fitted_population(
+    full_run: Run, labelled_run: Run
+) -> None:
+    for run in (full_run, labelled_run):
+        bands = {b["name"]: b for b in load_summary(run.out)["risk"]["bands"]}
+        assert [bands[n]["fitted_share"] for n in ("Low", "Medium", "High", "Critical")] == [
+            0.5,
+            0.25,
+            0.15,
+            0.1,
+        ]
+        assert bands["Critical"]["top_share"] == 0.1 and bands["High"]["top_share"] == 0.25
+        html = _html(run)
+        assert "top 10% by risk score" in html and "top 25% by risk score" in html
+        assert "The cut points below are percentiles" in html
+    assert all(b["min_probability"] is None for b in load_summary(full_run.out)["risk"]["bands"])
+    assert "raw composite value" in _html(full_run)
+    # supervised: the cut points on the probability scale are the bands' lowest PD
+    got = _scored(labelled_run, "risk_band", "probability_of_default")
+    bands = load_summary(labelled_run.out)["risk"]["bands"]
+    for band in bands:
+        members = got["probability_of_default"][got["risk_band"] == band["name"]]
+        assert band["min_probability"] == pytest.approx(members.min(), abs=1e-6)
+    lows = [b["min_probability"] for b in bands]
+    assert lows == sorted(lows)
+    assert "probability of default from" in _html(labelled_run)
+
+
+@pytest.mark.slow
+def test_supervised_risk_histogram_counts_the_probability_of_default(labelled_run: Run) -> None:
+    histogram = load_summary(labelled_run.out)["plot_data"]["risk_distribution"]
+    assert histogram["scale"] == "probability_of_default"
+    pd = _scored(labelled_run, "probability_of_default")["probability_of_default"]
+    assert histogram["edges"][0] == 0.0 and histogram["edges"][-1] >= pd.max()
+    counts = np.histogram(pd, bins=histogram["edges"])[0].tolist()
+    assert histogram["counts"] == counts and sum(counts) == 1500
+    assert not is_flat(histogram["counts"])
+
+
+def test_flat_counts_are_told_from_sampled_ones() -> None:
+    rng = np.random.default_rng(1234)
+    sampled = np.histogram(rng.uniform(0, 100, 1500), bins=50)[0].tolist()
+    assert is_flat([30] * 50) and is_flat([29, 31] * 25)
+    assert not is_flat(sampled)  # a random batch is uneven enough to be drawn
+    assert not is_flat([0] * 50)

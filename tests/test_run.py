@@ -741,6 +741,112 @@ def test_labels_that_all_fail_validation_stop_the_run(
     result = runner.invoke(app, ["run", "--config", str(config), "--out", str(tmp_path / "o")])
     said = " ".join(result.output.split())
     assert result.exit_code == 2, said
-    assert "labels.csv: none of the 40 label rows passed validation (unknown_customer 40)" in said
-    assert "see rejects.csv" in said and "Traceback" not in said
+    assert "labels.csv: no row passed validation: 40 of 40 labels rejected (100%)" in said
+    assert "unknown_customer: 40" in said and "rejects.csv" in said and "Traceback" not in said
     assert not (tmp_path / "o" / SCORED_CSV).exists()
+
+
+# ------------------------------------------------------------------------------ reject share
+
+
+def write_small_bank(folder: Path, timestamp: str = "%Y-%m-%d %H:%M:%S", bad: int = 0) -> None:
+    """120 customers with 4 transactions each; the first `bad` transactions have a broken date."""
+    customers = ["customer_id,annual_income,account_balance,age"]
+    transactions = ["customer_id,timestamp,amount,direction"]
+    for i in range(120):
+        customers.append(f"C{i:03d},{20000 + 311 * i},{(i * 7919) % 4000 - 300},{20 + i % 50}")
+        for k in range(4):
+            when = date(2024, 1 + k * 3, 1 + i % 28).strftime(timestamp)
+            if len(transactions) - 1 < bad:
+                when = "2024-99-01"
+            amount = f"{(i * 37 + k * 101) % 900 + 10}.{k}5"
+            transactions.append(f"C{i:03d},{when},{amount},{'credit' if k == 0 else 'debit'}")
+    (folder / "customers.csv").write_text("\n".join(customers) + "\n", encoding="utf-8")
+    (folder / "transactions.csv").write_text("\n".join(transactions) + "\n", encoding="utf-8")
+
+
+def small_bank_args(folder: Path) -> list[str]:
+    return [
+        "--customers",
+        str(folder / "customers.csv"),
+        "--transactions",
+        str(folder / "transactions.csv"),
+        "--today",
+        TODAY,
+    ]
+
+
+def test_a_wrong_date_format_stops_the_run_before_any_model(tmp_path: Path) -> None:
+    write_small_bank(tmp_path, timestamp="%m/%d/%Y %H:%M")
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["run", *small_bank_args(tmp_path), "--out", str(out)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert (
+        f"{tmp_path / 'transactions.csv'}: no row passed validation: "
+        "480 of 480 transactions rejected (100%), more than "
+        "[validation] max_reject_share = 0.5 allows. Most rows break unparseable_date: 480; "
+        "e.g. row 1: timestamp '01/01/2024 00:00' does not match an ISO date"
+    ) in said
+    assert "Hint: set the column's `formats`" in said and "Traceback" not in said
+    layout = RunLayout(out)
+    assert not layout.model_dir.exists() and not layout.scored_csv.exists()
+    assert not layout.features_parquet.exists() and not layout.run_json.exists()
+    assert not layout.report_html.exists()
+    # The files that show why are written.
+    assert len(read_csv(layout.rejects_csv)) == 480
+    validation = json.loads(layout.validation_json.read_text())
+    assert validation["max_reject_share"] == 0.5
+    assert validation["tables"]["transactions"]["reject_share"] == 1.0
+    assert validation["tables"]["customers"]["clean"] == 120
+
+
+def test_validate_over_the_reject_share_writes_its_files_and_exits_2(tmp_path: Path) -> None:
+    write_small_bank(tmp_path, timestamp="%m/%d/%Y %H:%M")
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["validate", *small_bank_args(tmp_path), "--out", str(out)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "480 of 480 transactions rejected (100%)" in said
+    layout = RunLayout(out)
+    assert layout.clean_table("customers").is_file()
+    assert layout.clean_table("transactions").is_file()
+    assert layout.nulled_csv.is_file()
+    assert read_csv(layout.rejects_csv)[0]["rule"] == "unparseable_date"
+    assert list(read_csv(layout.rejects_csv)[0]) == [
+        "table",
+        "source",
+        "row",
+        "rule",
+        "column",
+        "reason",
+        "raw",
+    ]
+
+
+def test_decimal_commas_without_the_decimal_setting_stop_the_run(tmp_path: Path) -> None:
+    write_small_bank(tmp_path)
+    path = tmp_path / "transactions.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(ln.replace(",", ";").replace(".", ",") for ln in lines) + "\n")
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["run", *small_bank_args(tmp_path), "--out", str(out)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "480 of 480 transactions rejected (100%)" in said
+    assert "Most rows break unparseable_number: 480; e.g. row 1: amount '10,05'" in said
+    assert "set the column's `decimal`" in said
+    assert not RunLayout(out).model_dir.exists() and not RunLayout(out).scored_csv.exists()
+
+
+@pytest.mark.slow
+def test_a_mapping_with_40_percent_rejects_still_runs(tmp_path: Path) -> None:
+    write_small_bank(tmp_path, bad=192)  # 192 of 480 transactions: 40%
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["run", *small_bank_args(tmp_path), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    validation = json.loads(RunLayout(out).validation_json.read_text())
+    tx = validation["tables"]["transactions"]
+    assert (tx["rows_in"], tx["clean"], tx["quarantined"]) == (480, 288, 192)
+    assert tx["by_rule"] == {"unparseable_date": 192} and tx["reject_share"] == 0.4
+    assert len(read_csv(RunLayout(out).scored_csv)) == 120

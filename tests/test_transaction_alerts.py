@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import numpy as np
@@ -13,6 +14,7 @@ from conftest import SyntheticRun, transactions_with_segments
 from finintel.errors import DataError
 from finintel.models import transaction_alerts
 from finintel.models.base import STATE_FILE
+from finintel.models.explain import MAX_QUOTED_SDS
 from finintel.models.transaction_alerts import TransactionAlerter, TransactionTables
 from finintel.settings.anomaly import TransactionAlertSettings
 
@@ -304,3 +306,68 @@ def test_alert_surprise_is_the_poisson_tail_beyond_the_first_alert() -> None:
     assert surprise[2] == pytest.approx(-np.log10(1 - np.exp(-0.5)))
     assert surprise[3] == pytest.approx(-np.log10(1 - np.exp(-5.0)))
     assert surprise[4] > 10
+
+
+def test_reasons_name_the_segment_cap_robust_sds_and_explain_the_score(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    con.execute(
+        "CREATE TABLE named_segments AS SELECT customer_id, segment_id, "
+        "'Group ' || chr(65 + segment_id) AS segment_name FROM customer_segments"
+    )
+    model = TransactionAlerter().fit(TransactionTables(con, segments="named_segments"))
+    assert {row["segment_name"] for row in model.segment_stats_} == {
+        "Group A",
+        "Group B",
+        "Group C",
+        "Group D",
+    }
+    target = alerts(model, con, segments="named_segments", target="named_alerts")
+    rows = con.execute(f"SELECT alert_score, reasons FROM {target}").fetchall()
+    reasons = [r for _, r in rows]
+    # a segment is named by its name, never by a bare number
+    segment = [r for r in reasons if "in segment" in r]
+    assert segment and all(re.search(r"in segment 'Group [A-D]' \(median", r) for r in segment)
+    assert not any(re.search(r"segment -?[0-9]", r) for r in reasons)
+    # no figure beyond the cap: "more than 10 robust SDs" instead
+    figures = [float(f) for r in reasons for f in re.findall(r"([0-9.]+) robust SDs", r)]
+    assert figures and max(figures) <= MAX_QUOTED_SDS
+    assert any("more than 10 robust SDs" in r for r in reasons)
+    # every reason ends with the score and its parts, which add up to it
+    for score, reason in rows:
+        said = re.search(r"score ([0-9.]+) from (.*) \(1 = as unusual as the top 0\.1% ", reason)
+        assert said, reason
+        assert float(said.group(1)) == pytest.approx(score, abs=0.05)
+        parts = [float(p) for p in re.findall(r" ([0-9]+\.[0-9])(?:,|$)", said.group(2))]
+        # each named part is rounded (0.05 at most); each unnamed one adds less than 0.05
+        assert sum(parts) == pytest.approx(score, abs=0.05 * len(parts) + 0.05 * 7)
+    # the same alerter with unnamed segments at scoring time keeps the names it learned
+    plain = alerts(model, con, target="plain_alerts")
+    unnamed = [r[0] for r in con.execute(f"SELECT reasons FROM {plain}").fetchall()]
+    assert unnamed == reasons
+
+
+def test_an_unnamed_segment_is_named_by_its_number(
+    con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
+) -> None:
+    assert all(row["segment_name"] is None for row in alerter.segment_stats_)
+    target = alerts(alerter, con, target="numbered_alerts")
+    reasons = [r[0] for r in con.execute(f"SELECT reasons FROM {target}").fetchall()]
+    segment = [r for r in reasons if "in segment" in r]
+    assert segment and all(re.search(r"in segment [0-3] \(median", r) for r in segment)
+
+
+def test_a_bundle_without_segment_names_still_scores(
+    con: duckdb.DuckDBPyConnection, alerter: TransactionAlerter
+) -> None:
+    files = alerter.to_files()
+    state = json.loads(files[STATE_FILE])
+    for row in state["segment_stats"]:
+        del row["segment_name"]  # as written before segments were named
+    old = TransactionAlerter.from_files({**files, STATE_FILE: json.dumps(state).encode()})
+    first = alerts(alerter, con, target="new_state")
+    second = alerts(old, con, target="old_state")
+    assert (
+        con.execute(f"SELECT * FROM {first}").fetchall()
+        == con.execute(f"SELECT * FROM {second}").fetchall()
+    )

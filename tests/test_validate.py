@@ -6,11 +6,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import rows, run_validate
 from finintel.config import FinintelConfig, config_for_files
-from finintel.errors import ConfigError, InputFileError
+from finintel.errors import ConfigError, DataError, InputFileError
+from finintel.validate import RejectShareError, ValidationResult, check_reject_share
 
 CUSTOMERS = """customer_id,birth_date,annual_income,account_balance
 C1,1980-01-02,50000,100
@@ -284,3 +286,201 @@ def test_parquet_and_json_sources(tmp_path: Path) -> None:
     assert res.reports["transactions"].by_rule == {"negative_value": 1}
     assert rows(con2, 'SELECT "row" FROM rejects') == [(2,)]
     assert res.reports["customers"].nulled == {"annual_income:unparseable_number": 1}
+
+
+# ------------------------------------------------------------------------------ cross-table
+
+CROSS_CUSTOMERS = """customer_id,customer_since
+C1,2023-01-01
+C2,
+C3,2024-06-01
+"""
+
+# Row 7 repeats row 1 exactly; rows 8 and 9 share a timestamp and are listed in the opposite
+# order of their posting (100 + 10 = 110, then 110 - 30 = 80); row 10's balance follows from
+# no balance before it (80 - 5 = 75, 110 - 5 = 105), row 11's follows from row 10's.
+CROSS_TRANSACTIONS = """transaction_id,customer_id,timestamp,amount,direction,balance_after
+T1,C1,2022-12-31 23:00:00,5,debit,95
+T2,C1,2023-01-01 00:00:00,100,credit,100
+T3,C2,2020-01-01 00:00:00,7,credit,7
+T4,C3,2024-05-31 00:00:00,1,credit,1
+T5,C3,2024-06-01 00:00:00,1,credit,1
+T6,C9,2020-01-01 00:00:00,1,credit,1
+T1,C1,2022-12-31 23:00:00,5,debit,95
+T8,C1,2023-02-01 00:00:00,30,debit,80
+T9,C1,2023-02-01 00:00:00,10,credit,110
+T10,C1,2023-03-01 00:00:00,5,debit,60
+T11,C1,2023-04-01 00:00:00,10,debit,50
+"""
+
+CROSS_LOANS = """loan_id,customer_id,amount,start_date
+L1,C1,1000,2022-06-01
+L2,C3,500,2024-07-01
+L3,C2,200,2000-01-01
+"""
+
+
+@pytest.fixture
+def cross(write: Callable[[str, str], Path], tmp_path: Path):  # type: ignore[no-untyped-def]
+    write("c.csv", CROSS_CUSTOMERS)
+    write("t.csv", CROSS_TRANSACTIONS)
+    write("l.csv", CROSS_LOANS)
+    return run_validate(config_for_files("c.csv", "t.csv", "l.csv"), tmp_path)
+
+
+def test_cross_table_rules_are_counted_like_every_rule(cross) -> None:  # type: ignore[no-untyped-def]
+    con, res = cross
+    tx, loans = res.reports["transactions"], res.reports["loans"]
+    assert (tx.rows_in, tx.clean, tx.quarantined) == (11, 7, 4)
+    assert tx.by_rule == {"before_customer_since": 2, "duplicate_id": 1, "unknown_customer": 1}
+    # A loan before customer_since is flagged and kept: the debt is real.
+    assert (loans.rows_in, loans.clean, loans.quarantined) == (3, 3, 0)
+    assert loans.flagged == {"before_customer_since": 1}
+    assert loans.flag_examples == [
+        {
+            "row": 1,
+            "flag": "before_customer_since",
+            "column": "start_date",
+            "reason": "start_date 2022-06-01 is before the customer_since 2023-01-01 of "
+            "customer_id 'C1'",
+        }
+    ]
+    for report in res.reports.values():
+        assert report.rows_in == report.clean + report.quarantined
+    assert res.to_dict()["rows_in"] == res.to_dict()["clean"] + res.to_dict()["quarantined"]
+    found = rows(
+        con,
+        'SELECT "table", "row", rule, "column", reason FROM rejects '
+        "WHERE rule = 'before_customer_since' ORDER BY 1, 2",
+    )
+    assert found == [
+        (
+            "transactions",
+            1,
+            "before_customer_since",
+            "timestamp",
+            "timestamp 2022-12-31 is before the customer_since 2023-01-01 of customer_id 'C1'",
+        ),
+        (
+            "transactions",
+            4,
+            "before_customer_since",
+            "timestamp",
+            "timestamp 2024-05-31 is before the customer_since 2024-06-01 of customer_id 'C3'",
+        ),
+    ]
+    assert rows(con, "SELECT loan_id FROM clean_loans ORDER BY 1") == [("L1",), ("L2",), ("L3",)]
+
+
+def test_inconsistent_balances_are_flagged_and_kept(cross) -> None:  # type: ignore[no-untyped-def]
+    con, res = cross
+    tx = res.reports["transactions"]
+    assert tx.flagged == {"balance_mismatch": 1}
+    assert tx.flag_examples == [
+        {
+            "row": 10,
+            "flag": "balance_mismatch",
+            "column": "balance_after",
+            "reason": "balance_after 60.00 does not follow from a balance of the customer at the "
+            "same or the previous time (e.g. row 9: 110.00 - 5.00 = 105.00)",
+        }
+    ]
+    assert rows(con, "SELECT count(*) FROM clean_transactions WHERE transaction_id = 'T10'") == [
+        (1,)
+    ]
+    assert res.to_dict()["flagged"] == 2  # and the loan
+    assert "balance_mismatch" not in tx.by_rule
+
+
+def test_exact_repeats_do_not_count_in_the_reject_share(cross) -> None:  # type: ignore[no-untyped-def]
+    _, res = cross
+    tx = res.reports["transactions"]
+    assert tx.repeats == 1
+    assert tx.reject_share == pytest.approx(3 / 10)
+    assert tx.to_dict()["reject_share"] == 0.3
+
+
+def test_balance_tolerance_is_a_setting(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    write("t.csv", CROSS_TRANSACTIONS)
+    cfg = FinintelConfig.model_validate(
+        {"transactions": {"path": "t.csv"}, "validation": {"balance_tolerance": 15}}
+    )
+    _, res = run_validate(cfg, tmp_path)
+    tx = res.reports["transactions"]
+    assert tx.by_rule == {"duplicate_id": 1}  # no customer_since: T1 stays
+    # Row 10 (60, 15 from 75) passes; row 2 now follows T1 (95 + 100 = 195, not 100).
+    assert tx.flagged == {"balance_mismatch": 1}
+    assert [e["row"] for e in tx.flag_examples] == [2]
+
+
+def test_rejects_and_nulled_values_share_one_column_order(result) -> None:  # type: ignore[no-untyped-def]
+    con, _ = result
+    order = ["table", "source", "row", "rule", "column", "reason"]
+    assert [r[0] for r in rows(con, "DESCRIBE rejects")] == [*order, "raw"]
+    assert [r[0] for r in rows(con, "DESCRIBE nulled_values")] == [*order, "raw_value"]
+
+
+# ------------------------------------------------------------------------------ reject share
+
+
+def validated(
+    write: Callable[[str, str], Path], tmp_path: Path, text: str, **validation: float
+) -> tuple[duckdb.DuckDBPyConnection, ValidationResult, FinintelConfig]:
+    write("t.csv", text)
+    cfg = FinintelConfig.model_validate(
+        {"transactions": {"path": "t.csv"}, "validation": validation}
+    )
+    con, res = run_validate(cfg, tmp_path)
+    return con, res, cfg
+
+
+def test_a_table_over_the_reject_share_is_refused_with_an_example(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    text = "customer_id,timestamp,amount\nA,03/15/2024 10:00,5\nB,03/16/2024 11:00,6\n"
+    con, res, cfg = validated(write, tmp_path, text)
+    with pytest.raises(RejectShareError) as err:
+        check_reject_share(con, res, cfg.validation, "out/rejects.csv")
+    assert str(err.value) == (
+        f"{tmp_path / 't.csv'}: no row passed validation: "
+        "2 of 2 transactions rejected (100%), more than [validation] "
+        "max_reject_share = 0.5 allows. Most rows break unparseable_date: 2; e.g. row 1: "
+        "timestamp '03/15/2024 10:00' does not match an ISO date (YYYY-MM-DD[ HH:MM:SS]); "
+        "set 'formats' for other layouts. Hint: set the column's `formats` (strptime codes "
+        "such as %d/%m/%Y %H:%M); or raise [validation] max_reject_share if this share is "
+        "expected. Nothing was built after validation; see out/rejects.csv for each row's "
+        "reason."
+    )
+    assert err.value.report is res.reports["transactions"]
+    assert isinstance(err.value, DataError)
+
+
+def test_the_reject_share_limit_is_configurable(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    text = "customer_id,timestamp,amount\nA,2024-01-01,5\nB,2024-01-02,x\nC,2024-01-03,y\n"
+    con, res, cfg = validated(write, tmp_path, text, max_reject_share=0.7)
+    check_reject_share(con, res, cfg.validation)  # 2 of 3 is within 0.7
+    with pytest.raises(RejectShareError, match=r"2 of 3 transactions rejected \(67%\)"):
+        check_reject_share(con, res, cfg.validation.model_copy(update={"max_reject_share": 0.6}))
+
+
+def test_repeated_rows_do_not_trip_the_limit_but_conflicting_ids_do(
+    write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    # An extract that repeats each transaction once per loan: 4 of 6 rows are repeats.
+    repeated = "transaction_id,customer_id,timestamp,amount,loan\n" + "".join(
+        f"T{t},A,2024-01-0{t},5,L{loan}\n" for t in (1, 2) for loan in (1, 2, 3)
+    )
+    con, res, cfg = validated(write, tmp_path, repeated)
+    report = res.reports["transactions"]
+    assert (report.quarantined, report.repeats, report.reject_share) == (4, 4, 0.0)
+    check_reject_share(con, res, cfg.validation)
+    # The same ids with other amounts: an id column that is not an id.
+    conflicting = "transaction_id,customer_id,timestamp,amount\n" + "".join(
+        f"T1,A,2024-01-01,{n}\n" for n in range(1, 7)
+    )
+    con, res, cfg = validated(write, tmp_path, conflicting)
+    assert res.reports["transactions"].repeats == 0
+    with pytest.raises(RejectShareError, match=r"5 of 6 transactions rejected \(83%\)"):
+        check_reject_share(con, res, cfg.validation)

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ from finintel.pipeline import (
     run_score,
     run_validation,
 )
-from finintel.run_layout import RunLayout, require_finished_run
+from finintel.run_layout import PROBABILITY_COLUMN, RunLayout, require_finished_run
 from finintel.sql import first_line
 from finintel.validate import ValidationResult
 
@@ -321,26 +322,17 @@ def _with_seed(cfg: FinintelConfig, seed: int | None) -> FinintelConfig:
 def _print_run(run: ModelRun) -> None:
     summary = run.summary
     risk_off = run.fitted.risk_off
-    segments = Table(title="Segments", title_justify="left")
-    for col, justify in (("id", "right"), ("persona", "left"), ("customers", "right")):
-        segments.add_column(col, justify=justify)  # type: ignore[arg-type]
-    segments.add_column("share", justify="right")
-    for seg in summary["segments"]:
-        segments.add_row(
-            str(seg["segment_id"]), seg["segment_name"], f"{seg['size']:,}", f"{seg['share']:.1%}"
-        )
-    console.print(segments)
+    console.print(_segments_table(run))
     _print_segment_note(run.metrics.get("segments") or {})
     if risk_off is not None:
         console.print(_sentence(risk_off.headline), markup=False, highlight=False, soft_wrap=True)
     else:
         _print_model_choice(run.metrics.get("risk") or {})
-        bands = Table(title="Risk bands", title_justify="left")
-        bands.add_column("band")
-        bands.add_column("customers", justify="right")
-        for band, n in summary["risk_bands"].items():
-            bands.add_row(band, f"{n:,}")
-        console.print(bands)
+        console.print(_bands_table(run))
+        note = BANDS_NOTE
+        if PROBABILITY_COLUMN in run.scored.table.column_names:
+            note += " " + PD_NOTE
+        console.print(note, style="dim", markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"Anomalous customers: {summary['anomalies']:,} of {summary['customers_scored']:,}; "
         f"transaction alerts: {summary['transaction_alerts']:,}"
@@ -359,6 +351,86 @@ def _print_run(run: ModelRun) -> None:
         if path.exists():
             # one file a line, never wrapped inside a path, so it can be copied whole
             console.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+
+
+BANDS_NOTE = (
+    "The risk score is a customer's percentile in the population the model was fitted on, so "
+    'each band holds a fixed share of that population ("of fitted"; Critical with the default '
+    "bands = the top 10% by risk score): the cut points are percentiles, not values of the "
+    "model's raw risk."
+)
+PD_NOTE = '"PD ≥" is the lowest probability of default among the band\'s customers.'
+
+
+def _segments_table(run: ModelRun) -> Table:
+    """Segment sizes of this batch; the fitted population's sizes beside them when they differ
+    (`finintel score` on other customers than the model was fitted on)."""
+    segments = run.summary["segments"]
+    training = {int(p.id): (int(p.size), float(p.share)) for p in run.scored.segments}
+    differs = any(
+        training.get(int(seg["segment_id"]), (None,))[0] != seg["size"] for seg in segments
+    )
+    table = Table(title="Segments", title_justify="left")
+    for col, justify in (("id", "right"), ("persona", "left"), ("customers", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("share", justify="right")
+    if differs:
+        table.add_column("fitted on", justify="right")
+        table.add_column("fitted share", justify="right")
+    for seg in segments:
+        cells = [
+            str(seg["segment_id"]),
+            seg["segment_name"],
+            f"{seg['size']:,}",
+            f"{seg['share']:.1%}",
+        ]
+        if differs:
+            size, share = training.get(int(seg["segment_id"]), (0, 0.0))
+            cells += [f"{size:,}", f"{share:.1%}"]
+        table.add_row(*cells)
+    return table
+
+
+def _bands_table(run: ModelRun) -> Table:
+    """Customers per band, with each band's score cut point (a percentile of the fitted
+    population), the fixed share of that population it holds and, for a supervised model, the
+    lowest probability of default among the band's customers."""
+    assert run.fitted.risk is not None
+    configured = run.fitted.risk.settings.bands
+    counts = run.summary["risk_bands"]
+    total = sum(counts.values())
+    table_data = run.scored.table
+    lowest_pd: dict[str, float] = {}
+    if PROBABILITY_COLUMN in table_data.column_names:
+        bands = table_data.column("risk_band").to_pylist()
+        for band, pd in zip(bands, table_data.column(PROBABILITY_COLUMN).to_pylist(), strict=True):
+            if pd is not None and math.isfinite(pd):
+                lowest_pd[band] = min(pd, lowest_pd.get(band, pd))
+    table = Table(
+        title="Risk bands (score: percentile in the fitted population)", title_justify="left"
+    )
+    table.add_column("band")
+    table.add_column("score ≥", justify="right")
+    table.add_column("of fitted", justify="right")
+    if lowest_pd:
+        table.add_column("PD ≥", justify="right")
+    table.add_column("customers", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("action")
+    edges = [b.min_score for b in configured] + [100.0]
+    for band, upper in zip(configured, edges[1:], strict=True):
+        n = counts.get(band.name, 0)
+        cells = [
+            band.name,
+            f"{band.min_score:g}",
+            f"{(upper - band.min_score) / 100:.0%}",
+        ]
+        if lowest_pd:
+            pd = lowest_pd.get(band.name)
+            cells.append("-" if pd is None else f"{pd:.2%}")
+        cells += [f"{n:,}", f"{n / total:.1%}" if total else "-", band.action]
+        table.add_row(*cells)
+    return table
 
 
 def _print_model_choice(risk: dict[str, Any]) -> None:
@@ -554,7 +626,11 @@ def demo(
             step(f"generating a synthetic bank of {n_customers:,} customers")
             bank = generate_bank(out / "bank", n_customers, seed)
             cfg = config_for_files(
-                str(bank.customers), str(bank.transactions), str(bank.loans), None
+                str(bank.customers),
+                str(bank.transactions),
+                str(bank.loans),
+                None,
+                domain="retail_bank",  # a synthetic retail bank
             )
             result = run_all(_with_seed(cfg, seed), Path.cwd(), out / "run", progress=step)
             step("comparing with the planted truth")

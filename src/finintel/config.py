@@ -150,7 +150,19 @@ class TableSpec(Strict):
 
 
 class ValidationSettings(Strict):
-    """Knobs of the validation rules."""
+    """Knobs of the validation rules (`[validation]` in the TOML file).
+
+    `max_reject_share`: when more than this share of a table's rows is quarantined (repeated
+    rows that equal the row they repeat not counted), the data is taken as unusable: the clean
+    tables, rejects and validation.json are written, then the run stops with exit code 2 before
+    any feature or model (1 lets every share through). `balance_tolerance`: how far (in money
+    units) a transaction's `balance_after` may be from the previous balance plus or minus its
+    amount before the row is flagged `balance_mismatch` (flagged rows are kept).
+
+    Example:
+        >>> ValidationSettings(max_reject_share=0.2).max_reject_share
+        0.2
+    """
 
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     placeholder_dates: list[date] = Field(
@@ -159,6 +171,7 @@ class ValidationSettings(Strict):
     earliest_date: date = date(1900, 1, 1)
     latest_date: date | None = None  # default: the day the run starts
     max_reject_share: float = Field(default=0.5, gt=0, le=1)
+    balance_tolerance: float = Field(default=0.01, ge=0, le=1e12)
 
 
 class FeatureSettings(Strict):
@@ -246,6 +259,9 @@ class FinintelConfig(Strict):
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
     segments: SegmentSettings = Field(default_factory=SegmentSettings)
     seed: int = 42
+    # What kind of business the data comes from: the personas' recommended actions are in its
+    # vocabulary ("neutral" recommends no product). See docs/segments.md.
+    domain: Literal["neutral", "retail_bank", "cards", "retail"] = "neutral"
 
     @model_validator(mode="after")
     def _check_tables(self) -> FinintelConfig:
@@ -335,14 +351,19 @@ def config_for_files(
     loans: str | None = None,
     labels: str | None = None,
     extra_columns: list[str] | None = None,
+    domain: str = "neutral",
 ) -> FinintelConfig:
     """A config for plain files already in the canonical layout (no mapping needed).
+
+    `domain` is the business the data comes from (the personas' action vocabulary).
 
     Example:
         >>> config_for_files("customers.csv", "transactions.csv").transactions.path
         'transactions.csv'
+        >>> config_for_files("customers.csv", None, domain="retail_bank").domain
+        'retail_bank'
     """
-    tables: dict[str, Any] = {}
+    tables: dict[str, Any] = {"domain": domain}
     for name, path in (
         ("customers", customers),
         ("transactions", transactions),

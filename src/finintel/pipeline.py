@@ -56,7 +56,15 @@ from finintel.scoring import (
     labels_for,
 )
 from finintel.sql import connect, first_line
-from finintel.validate import NULLED, REJECTS, TABLE_ORDER, TableReport, ValidationResult, validate
+from finintel.validate import (
+    NULLED,
+    REJECTS,
+    TABLE_ORDER,
+    TableReport,
+    ValidationResult,
+    check_reject_share,
+    validate,
+)
 from finintel.writers import write_json, write_query
 
 Progress = Callable[[str], None]
@@ -89,24 +97,40 @@ def run_validation(
     progress: Progress | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> ValidationRun:
-    """Validate every table and write clean tables, rejects and `validation.json`."""
+    """Validate every table and write clean tables, rejects and `validation.json`.
+
+    Raises:
+        RejectShareError: a table lost more than `[validation] max_reject_share` of its rows;
+            raised after every file above is written, so the rejects show why.
+    """
     con = con or connect()
     layout = RunLayout(out_dir)
+    # the folder is being rewritten: an earlier run's record must not make a run that stops
+    # part-way (at the reject-share limit, say) look finished
+    layout.run_json.unlink(missing_ok=True)
     result = validate(con, cfg, base, today=today, progress=progress)
     if progress:
         progress("writing clean tables and rejects")
     for name in TABLE_ORDER:
         write_query(con, f"SELECT * FROM {result.clean[name]}", layout.clean_table(name), "parquet")
-    rejects = f'SELECT * FROM {REJECTS} ORDER BY "table", "row"'
+    # One column order in both files (see finintel.validate): table, source, row, rule,
+    # column, reason, then the raw text.
+    order = '"table", source, "row", rule, "column", reason'
+    rejects = f'SELECT {order}, raw FROM {REJECTS} ORDER BY "table", "row"'
     write_query(con, rejects, layout.rejects_csv, "csv")
     write_query(con, rejects, layout.rejects_parquet, "parquet")
     write_query(
         con,
-        f'SELECT * FROM {NULLED} ORDER BY "table", "row", "column"',
+        f'SELECT {order}, raw_value FROM {NULLED} ORDER BY "table", "row", "column"',
         layout.nulled_csv,
         "csv",
     )
-    write_json(layout.validation_json, {"finintel_version": __version__, **result.to_dict()})
+    limit = {"max_reject_share": cfg.validation.max_reject_share}
+    write_json(
+        layout.validation_json, {"finintel_version": __version__, **limit, **result.to_dict()}
+    )
+    where = f"{layout.rejects_csv.name} in {layout.rejects_csv.parent}"
+    check_reject_share(con, result, cfg.validation, where)
     return ValidationRun(con, result, out_dir)
 
 

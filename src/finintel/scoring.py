@@ -285,10 +285,19 @@ def fit_models(
     extended = frame
     if RISK_SCORE in columns and risk_model is not None:  # score the training customers
         extended = _with_scores(frame, {RISK_SCORE: risk_model.predict(frame).risk_score})
-    segmenter = segments.Segmenter(cfg.segments, seed).fit(extended.select(columns))
+    # the personas speak the data's domain, never describe codes as quantities and quote
+    # coded values in the source's words
+    segment_settings = cfg.segments.model_copy(
+        update={
+            "domain": cfg.domain,
+            "code_columns": sorted(categorical),
+            "value_labels": {k: dict(v) for k, v in value_labels.items()},
+        }
+    )
+    segmenter = segments.Segmenter(segment_settings, seed).fit(extended.select(columns))
     assignment = segmenter.predict(extended.select(columns))
     say("learning what is usual per customer and segment for transaction alerts")
-    _register_segments(con, frame, assignment.segment_id)
+    _register_segments(con, frame, assignment.segment_id, assignment.segment_name)
     # kept for `apply_models` on the same data (as in `run`), which then skips recomputing it
     tables = alerts.TransactionTables(con, TRANSACTIONS_TABLE, SEGMENTS_TABLE)
     alerter = alerts.TransactionAlerter(cfg.anomaly.transactions, seed).fit(
@@ -348,7 +357,7 @@ def apply_models(
         extended = _with_scores(frame, {RISK_SCORE: risk.risk_score})
     assignment = fitted.segmenter.predict(extended.select(fitted.segment_columns))
     say("checking transactions for alerts")
-    _register_segments(con, frame, assignment.segment_id)
+    _register_segments(con, frame, assignment.segment_id, assignment.segment_name)
     tables = _models()[3].TransactionTables(con, TRANSACTIONS_TABLE, SEGMENTS_TABLE)
     alerts = fitted.alerter.predict(tables)
     _store(con, alerts.table, ALERTS_TABLE)
@@ -388,12 +397,17 @@ def _with_scores(frame: FeatureFrame, scores: Mapping[str, npt.NDArray[Any]]) ->
 
 
 def _register_segments(
-    con: duckdb.DuckDBPyConnection, frame: FeatureFrame, segment_id: npt.NDArray[Any]
+    con: duckdb.DuckDBPyConnection,
+    frame: FeatureFrame,
+    segment_id: npt.NDArray[Any],
+    segment_name: npt.NDArray[Any],
 ) -> None:
+    """The customers' segments as the transaction alerter reads them (names for its reasons)."""
     table = pa.table(
         {
             CUSTOMER_ID: pa.array(list(frame.ids), pa.string()),
             "segment_id": pa.array(np.asarray(segment_id), pa.int32()),
+            "segment_name": pa.array([str(n) for n in segment_name], pa.string()),
         }
     )
     _store(con, table, SEGMENTS_TABLE)

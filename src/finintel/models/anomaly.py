@@ -14,8 +14,10 @@ frame carries the transaction alerter's evidence (`EVIDENCE_COLUMNS`), a custome
 improbably many alerts is raised into the flagged band (`evidence_score`). The result is
 `anomaly_score` (0-100). `is_anomaly` compares it with a threshold fixed at fit time from
 `expected_rate` or `alert_budget`, so new data is judged against the same bar. Every flagged
-customer gets plain-words `anomaly_reasons` naming the features furthest from typical, and the
-transactions when they raised the score. See docs/anomalies.md.
+customer gets plain-words `anomaly_reasons` naming the features furthest from typical, measured
+with spreads at least each unit's `spread_floor` (at most `MAX_QUOTED_SDS` robust SDs quoted;
+"where 95% of customers have 1" when most customers share one value), and the transactions
+when they raised the score. See docs/anomalies.md.
 
 Example:
     >>> from finintel.settings.anomaly import AnomalySettings
@@ -27,8 +29,9 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 import numpy as np
@@ -50,14 +53,17 @@ from finintel.models.distribution import TrainingDistribution
 from finintel.models.explain import (
     ValueLabels,
     feature_label,
+    feature_unit,
     feature_units,
     format_value,
     labels_for,
     population_phrase,
+    sds_phrase,
+    share_phrase,
 )
 from finintel.models.frame import FeatureFrame
 from finintel.models.transaction_alerts import EVIDENCE_COLUMNS
-from finintel.models.transform import RobustTransform
+from finintel.models.transform import ColumnTransform, RobustTransform
 from finintel.run_layout import ANOMALY_OUTPUT_COLUMNS
 from finintel.settings.anomaly import AnomalySettings, alert_count
 
@@ -104,6 +110,76 @@ REFERENCE_POINTS = 101
 
 # A feature is named in a reason when it sits at least this many robust SDs from typical.
 REASON_MIN_SDS = 2.0
+
+# The least spread a reason measures a feature with, in the feature's own units
+# (`spread_floor`): when most customers share one value the robust spread is near zero and a
+# customer one transaction away would read as dozens of robust SDs out.
+COUNT_UNITS = frozenset({"count", "days", "months"})  # Poisson-like: sqrt(median), at least 1
+MIN_SHARE_SPREAD = 0.05  # shares: five percentage points
+RELATIVE_UNITS = frozenset({"money", "money per month", "ratio"})
+MIN_RELATIVE_SPREAD = 0.1  # money and ratios: a tenth of the median (money: at least 1)
+# When at least this share of the training customers have one value, a reason says so in
+# words ("transactions 2, where 95% of customers have 1") instead of quoting robust SDs.
+MODE_WORDS_SHARE = 0.9
+
+
+def spread_floor(unit: str, median: float) -> float:
+    """The least spread a reason measures a feature with, in the feature's own units.
+
+    Example:
+        >>> [spread_floor("count", 1.0), spread_floor("count", 16.0), spread_floor("share", 0.2)]
+        [1.0, 4.0, 0.05]
+        >>> [spread_floor("money", 2500.0), spread_floor("money", 0.0), spread_floor("years", 40)]
+        [250.0, 1.0, 0.0]
+    """
+    if unit in COUNT_UNITS:
+        return max(1.0, math.sqrt(abs(median)))
+    if unit == "share":
+        return MIN_SHARE_SPREAD
+    if unit in RELATIVE_UNITS:
+        least = 1.0 if unit != "ratio" else 0.0
+        return max(MIN_RELATIVE_SPREAD * abs(median), least)
+    return 0.0
+
+
+def floored_spec(spec: ColumnTransform, unit: str) -> ColumnTransform:
+    """`spec` with its scale at least `spread_floor` (moved onto the signed-log scale for a
+    logged column: the width of [median, median + floor] there).
+
+    Example:
+        >>> spec = ColumnTransform("tx_count", True, math.log1p(1.0), 0.01)
+        >>> round(floored_spec(spec, "count").scale, 4)  # log(3) - log(2)
+        0.4055
+    """
+    if spec.log:
+        median = abs(math.expm1(abs(spec.center)))
+        floor = math.log1p(median + spread_floor(unit, median)) - math.log1p(median)
+    else:
+        floor = spread_floor(unit, spec.center)
+    return replace(spec, scale=max(spec.scale, floor))
+
+
+def floored_transform(transform: RobustTransform) -> RobustTransform:
+    """A copy of `transform` whose scales are at least each unit's `spread_floor`."""
+    floored = RobustTransform(clip=transform.clip)
+    floored.specs_ = [floored_spec(s, feature_unit(s.name)) for s in transform.specs_]
+    return floored
+
+
+def modal_share(values: FloatArray) -> tuple[float, float]:
+    """The most common finite value and the share of all rows that have it (ties: the
+    smallest value).
+
+    Example:
+        >>> modal_share(np.array([1.0, 1.0, 1.0, 2.0, np.nan]))
+        (1.0, 0.6)
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return math.nan, 0.0
+    levels, counts = np.unique(finite, return_counts=True)
+    top = int(np.argmax(counts))
+    return float(levels[top]), float(counts[top] / values.size)
 
 
 def default_features(columns: Sequence[str]) -> list[str]:
@@ -202,12 +278,16 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             raise DataError(f"anomaly detection needs at least 10 customers, got {len(frame)}")
         features, dropped = self._choose_features(frame)
         raw = frame.select(features).values
+        # the detectors read the fitted spreads, the reasons the floored ones (docs/anomalies.md:
+        # flooring the detectors' spreads too lost typologies found by on/off counts)
         transform = RobustTransform().fit(raw, features, feature_units(features))
+        reason_transform = floored_transform(transform)
         x = self._clip(transform.transform(raw))
         reference = {
             name: TrainingDistribution.on_grid(raw[:, j], REFERENCE_POINTS, "linear")
             for j, name in enumerate(features)
         }
+        modes = {name: list(modal_share(raw[:, j])) for j, name in enumerate(features)}
         detectors = [d.fit(x) for d in ensemble(s, self.seed)]
         train_scores = [d.score(x) for d in detectors]
         ecdfs = [TrainingDistribution.of_ranks(v) for v in train_scores]
@@ -234,7 +314,9 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         self.features_ = features
         self.value_labels_ = labels_for(value_labels, features)
         self.transform_ = transform
+        self.reason_transform_ = reason_transform
         self.reference_ = reference
+        self.modes_ = modes
         self.detectors_ = detectors
         self.score_ecdfs_ = ecdfs
         self.combination_ = rule
@@ -263,6 +345,11 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             "flagged": flagged,
             "flagged_rate": round(flagged / len(frame), 6),
             "clip": s.clip,
+            "reason_spread_floors": {
+                spec.name: {"fitted": round(before.scale, 6), "floored": round(spec.scale, 6)}
+                for before, spec in zip(transform.specs_, reason_transform.specs_, strict=True)
+                if spec.scale != before.scale
+            },
             "seed": self.seed,
         }
         return self
@@ -307,8 +394,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
 
     def _predict(self, frame: FeatureFrame) -> CustomerAnomalies:
         raw = frame.select(self.features_).values
-        z = self.transform_.transform(raw)
-        x = self._clip(z)
+        x = self._clip(self.transform_.transform(raw))
         pct = np.column_stack(
             [
                 ecdf.percentile(det.score(x))
@@ -319,6 +405,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         score = self._with_evidence(frame, behaviour)
         flag = score >= self.threshold_
         reasons = np.full(len(frame), "", dtype=object)
+        reason_z = self.reason_transform_.transform(raw)
         evidence = frame.select(list(EVIDENCE_COLUMNS)).values if _has_evidence(frame) else None
         for i in np.flatnonzero(flag):
             parts = []
@@ -327,7 +414,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
                     _evidence_reason(dict(zip(EVIDENCE_COLUMNS, evidence[i], strict=True)))
                 )
             if behaviour[i] >= self.threshold_ or not parts:
-                parts.append(self._reasons(raw[i], z[i]))
+                parts.append(self._reasons(raw[i], reason_z[i]))
             reasons[i] = "; ".join(parts)
         return CustomerAnomalies(frame.ids, score, flag, reasons)
 
@@ -340,22 +427,32 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         return np.maximum(behaviour, evidence)
 
     def _reasons(self, raw: FloatArray, z: FloatArray) -> str:
+        """The features furthest from typical (`z`: robust SDs on floored spreads), in words."""
         order = np.argsort(-np.abs(z), kind="stable")
         picked = [j for j in order[: self.settings.reason_count] if abs(z[j]) >= REASON_MIN_SDS]
         if not picked:
             picked = [int(order[0])]
-        parts, words = [], self.value_labels_
-        for j in picked:
-            name = self.features_[j]
-            pct = self.reference_[name].at_or_below(np.array([raw[j]]))[0]
-            side = "above" if z[j] > 0 else "below"
-            parts.append(
-                f"{feature_label(name)} {format_value(name, float(raw[j]), words)}, "
-                f"{_sds(abs(float(z[j])))} robust SDs {side} typical "
-                f"(median {format_value(name, self.reference_[name].median(), words)}, "
-                f"{population_phrase(float(pct))})"
+        return "; ".join(self._feature_reason(self.features_[j], raw[j], z[j]) for j in picked)
+
+    def _feature_reason(self, name: str, value: float, z: float) -> str:
+        """One feature's reason: where most customers share one value, that value and their
+        share ("transactions 2, where 95% of customers have 1"); otherwise robust SDs from
+        typical, at most `MAX_QUOTED_SDS` quoted."""
+        words = self.value_labels_
+        said = f"{feature_label(name)} {format_value(name, float(value), words)}"
+        mode, share = self.modes_.get(name, (math.nan, 0.0))
+        if share >= MODE_WORDS_SHARE and np.isfinite(value) and value != mode:
+            return f"{said}, where {share_phrase(share)} of customers have " + format_value(
+                name, mode, words
             )
-        return "; ".join(parts)
+        reference = self.reference_[name]
+        pct = reference.at_or_below(np.array([value]))[0]
+        side = "above" if z > 0 else "below"
+        return (
+            f"{said}, {sds_phrase(abs(float(z)))} robust SDs {side} typical "
+            f"(median {format_value(name, reference.median(), words)}, "
+            f"{population_phrase(float(pct))})"
+        )
 
     # ---------------------------------------------------------------- files
     def _state(self) -> dict[str, Any]:
@@ -366,6 +463,7 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
             "value_labels": self.value_labels_,
             "transform": self.transform_.to_state(),
             "reference": {name: r.to_state() for name, r in self.reference_.items()},
+            "modes": self.modes_,
             "detectors": [
                 {"name": d.name, "state": d.to_state(), "score_cdf": e.to_state()}
                 for d, e in zip(self.detectors_, self.score_ecdfs_, strict=True)
@@ -385,9 +483,13 @@ class CustomerAnomalyDetector(FinintelModel[FeatureFrame, CustomerAnomalies]):
         obj.features_ = list(state["features"])
         obj.value_labels_ = dict(state["value_labels"])
         obj.transform_ = RobustTransform.from_state(state["transform"])
+        obj.reason_transform_ = floored_transform(obj.transform_)
         obj.reference_ = {
             name: TrainingDistribution.from_state(r) for name, r in state["reference"].items()
         }
+        # a state written before the modes were stored: estimated from the reference grid
+        modes = state.get("modes") or {n: grid_mode(r) for n, r in obj.reference_.items()}
+        obj.modes_ = {n: [float(v[0]), float(v[1])] for n, v in modes.items()}
         detectors: list[Detector] = []
         for entry in state["detectors"]:
             kind = DETECTOR_TYPES.get(entry["name"])
@@ -434,6 +536,16 @@ def _odds(surprise: float) -> str:
     return f"{odds:,.0f}"
 
 
-def _sds(value: float) -> str:
-    """Robust SDs for reasons; beyond 50 the exact number says nothing more."""
-    return "over 50" if value > 50 else f"{value:.1f}"
+def grid_mode(reference: TrainingDistribution) -> list[float]:
+    """The value most grid quantiles share and the share of grid points holding it: the
+    modal value and (within a percent) its share, from a reference grid alone.
+
+    Example:
+        >>> grid_mode(TrainingDistribution.on_grid(np.array([0.0] * 19 + [5.0]), 101, "linear"))
+        [0.0, 0.9405940594059405]
+    """
+    if reference.empty:
+        return [math.nan, 0.0]
+    runs = reference.n_le_ + reference.n_ge_ - reference.total_
+    top = int(np.argmax(runs))
+    return [float(reference.knots_[top]), float(runs[top] / reference.total_)]

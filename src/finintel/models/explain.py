@@ -10,6 +10,8 @@ Example:
     '46%'
     >>> population_phrase(96.2)
     'above 96% of customers'
+    >>> sds_phrase(26.2)
+    'more than 10'
 """
 
 from __future__ import annotations
@@ -104,3 +106,33 @@ def population_phrase(percentile: float) -> str:
     if percentile >= 50:
         return f"above {min(math.floor(percentile), 99)}% of customers"
     return f"below {min(math.floor(100 - percentile), 99)}% of customers"
+
+
+# The most robust SDs a reason quotes: beyond it the figure says nothing more (the detectors
+# clip there too, by default) and mostly measures how small the spread is.
+MAX_QUOTED_SDS = 10.0
+
+
+def sds_phrase(sds: float) -> str:
+    """A robust-SD figure for a reason, at most `MAX_QUOTED_SDS` quoted.
+
+    Example:
+        >>> sds_phrase(4.26), sds_phrase(10.0), sds_phrase(17.8)
+        ('4.3', '10.0', 'more than 10')
+    """
+    if sds > MAX_QUOTED_SDS:
+        return f"more than {MAX_QUOTED_SDS:.0f}"
+    return f"{sds:.1f}"
+
+
+def share_phrase(share: float) -> str:
+    """A share of customers in whole percent, rounded down (never overstated) and below 100%
+    unless every one of them.
+
+    Example:
+        >>> share_phrase(0.956), share_phrase(0.9999), share_phrase(1.0)
+        ('95%', '99%', '100%')
+    """
+    if share >= 1.0:
+        return "100%"
+    return f"{min(math.floor(share * 100 + 1e-9), 99)}%"

@@ -636,7 +636,8 @@ class Segmenter(FinintelModel[FeatureFrame, SegmentAssignment]):
             dict(zip(columns, _summaries(values[labels == j]), strict=True)) for j in range(k)
         ]
         z = [dict(zip(columns, map(float, deviations[j]), strict=True)) for j in range(k)]
-        personas = name_segments(z, self.settings, summaries, population)
+        flags = [c for j, c in enumerate(columns) if _is_flag(values[:, j])]
+        personas = name_segments(z, self.settings, summaries, population, flags)
         sizes = np.bincount(labels, minlength=k)
         return [
             SegmentProfile(
@@ -837,6 +838,12 @@ def _summaries(values: FloatArray) -> list[tuple[float | None, float | None]]:
         col = col[np.isfinite(col)]
         out.append((float(np.median(col)), float(col.mean())) if col.size else (None, None))
     return out
+
+
+def _is_flag(column: FloatArray) -> bool:
+    """Every known value is 0 or 1 (a yes/no column, described as a share of customers)."""
+    finite = column[np.isfinite(column)]
+    return bool(finite.size and np.isin(finite, (0.0, 1.0)).all())
 
 
 def _is_constant(column: FloatArray) -> bool:

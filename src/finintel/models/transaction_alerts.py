@@ -19,7 +19,10 @@ the transaction is ordinary:
 At fit time each component's 95th and 99.9th percentiles over the training transactions
 are stored; a component contributes (value - q95) / (q99.9 - q95) when above its q95, so
 ordinary values add nothing and 1.0 means "as unusual as the top 0.1%"; `alert_score` is
-the weighted sum of contributions. The alert threshold is the training score at the
+the weighted sum of contributions (not a 0-100 percentile: each alert's reasons end with the
+score and the contribution of each component, "score 5.8 from own amounts 0.8, category
+amounts 3.7, ..."). Reasons quote at most `MAX_QUOTED_SDS` robust SDs and name a segment by
+its `segment_name` when the segments table has one. The alert threshold is the training score at the
 expected alert rate (or budget) and is reused unchanged. A component whose column is entirely
 NULL is skipped and listed in `metrics_["skipped_components"]`. Rows without
 `transaction_id` get the stable key `customer_id@timestamp#n` (n numbers a customer's
@@ -46,6 +49,7 @@ import pyarrow as pa
 
 from finintel.errors import DataError
 from finintel.models.base import FinintelModel, check_is_fitted
+from finintel.models.explain import MAX_QUOTED_SDS
 from finintel.settings.anomaly import TransactionAlertSettings, alert_count
 from finintel.sql import quote_ident
 
@@ -315,7 +319,7 @@ class TransactionAlerter(FinintelModel[TransactionTables, TransactionAlerts]):
         con = data.con
         self._fitted_components(con, data.transactions, data.segments, inputs)
         score = _score_sql(self.normalisers_, self.weights_)
-        reasons = _reasons_sql(self.normalisers_, self.settings)
+        reasons = _reasons_sql(self.normalisers_, self.weights_, self.settings)
         scored = f"(SELECT *, {score} AS alert_score FROM {_WORK})"
         table = con.sql(
             "SELECT tx_key AS transaction_id, customer_id, ts AS timestamp, tx_amount AS amount, "
@@ -515,11 +519,35 @@ def _log_amount_quartiles(
 def _segment_stats(
     con: duckdb.DuckDBPyConnection, transactions: str, segments: str | None
 ) -> list[dict[str, Any]]:
-    """Quartiles of log amount per segment and direction (training data)."""
+    """Quartiles of log amount per segment and direction (training data), with the segment's
+    name when the segments table has a `segment_name` column (None otherwise)."""
     seg_join, seg_col = _segment_join(segments)
     source = f"{quote_ident(transactions)} t {seg_join}"
     rows = _log_amount_quartiles(con, seg_col, source, "segment_id")
-    return [{**row, "segment_id": int(row["segment_id"])} for row in rows]
+    names = _segment_names(con, segments)
+    return [
+        {**row, "segment_id": int(row["segment_id"]), "segment_name": names.get(row["segment_id"])}
+        for row in rows
+    ]
+
+
+def _has_segment_names(con: duckdb.DuckDBPyConnection, segments: str | None) -> bool:
+    """True when the segments table carries the segments' names (`segment_name`)."""
+    if segments is None:
+        return False
+    described = con.execute(f"SELECT * FROM {quote_ident(segments)} LIMIT 0").description
+    return "segment_name" in {d[0] for d in described}
+
+
+def _segment_names(con: duckdb.DuckDBPyConnection, segments: str | None) -> dict[int, str]:
+    """Each segment's name (the first in sort order, should a segment have several)."""
+    if segments is None or not _has_segment_names(con, segments):
+        return {}
+    rows = con.execute(
+        f"SELECT segment_id, min(segment_name) FROM {quote_ident(segments)} "
+        "WHERE segment_name IS NOT NULL GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    return {int(k): str(v) for k, v in rows}
 
 
 def _category_stats(con: duckdb.DuckDBPyConnection, transactions: str) -> list[dict[str, Any]]:
@@ -610,6 +638,7 @@ def _components_table(
 ) -> None:
     """One row per transaction with its seven components (NULL when not judged)."""
     seg_join, seg_col = _segment_join(segments)
+    seg_name = "sg.segment_name" if _has_segment_names(con, segments) else "NULL"
     # keyed by `level` (a segment id or a category), a name no transaction column has
     for table, key, key_type, rows in (
         (_SEGMENT_STATS, "segment_id", "INTEGER", stats.segments),
@@ -617,11 +646,14 @@ def _components_table(
     ):
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} "
-            f"(level {key_type}, direction VARCHAR, median DOUBLE, iqr DOUBLE)"
+            f"(level {key_type}, direction VARCHAR, median DOUBLE, iqr DOUBLE, name VARCHAR)"
         )
-        values = [(r[key], r["direction"], r["median"], r["q75"] - r["q25"]) for r in rows]
+        values = [
+            (r[key], r["direction"], r["median"], r["q75"] - r["q25"], r.get("segment_name"))
+            for r in rows
+        ]
         if values:
-            con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", values)
+            con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", values)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_POPULATION} (kind VARCHAR, level VARCHAR, share DOUBLE)"
     )
@@ -658,7 +690,7 @@ def _components_table(
                        PARTITION BY t.customer_id, t."timestamp"
                        ORDER BY t.amount, {direction}, {channel}, {category})) AS tx_key,
                    {direction} AS direction, {channel} AS channel, {category} AS category,
-                   {seg_col} AS segment_id,
+                   {seg_col} AS segment_id, CAST({seg_name} AS VARCHAR) AS live_segment_name,
                    ln(greatest(t.amount::DOUBLE, 0.01)) AS log_amount,
                    hour(t."timestamp") // {bucket} AS hour_bucket,
                    epoch_us(t."timestamp") AS ts_us
@@ -701,6 +733,9 @@ def _components_table(
                         THEN greatest((log_amount - ss.median) / {seg_spread}, 0) END
                        AS segment_amount,
                    ss.median AS ss_median,
+                   coalesce(h.live_segment_name, ss.name) AS segment_name,
+                   CASE WHEN prior_dir_n >= {hist}
+                        THEN greatest((log_amount - q[2]) / {spread}, 0) END AS amount_sds,
                    CASE WHEN cs.median IS NOT NULL
                         THEN greatest((log_amount - cs.median) / {cat_spread}, 0) END
                        AS category_amount,
@@ -718,7 +753,8 @@ def _components_table(
                 AND cs.direction = coalesce(h.direction, 'unknown')
         )
         SELECT tx_key, customer_id, ts, tx_amount, direction, channel, category, segment_id,
-               q[2] AS customer_median_log, ss_median, cs_median, recent_n,
+               segment_name, q[2] AS customer_median_log, prior_max_log, amount_sds,
+               ss_median, cs_median, recent_n,
                amount, segment_amount, category_amount, hour, new_channel, new_category,
                CASE WHEN expected_n IS NULL THEN NULL
                     WHEN recent_n > expected_n
@@ -730,43 +766,102 @@ def _components_table(
 
 
 def _score_sql(normalisers: Mapping[str, tuple[float, float]], weights: Mapping[str, float]) -> str:
-    terms = []
-    for name in COMPONENTS:  # fixed order: the same float sum after a round trip
-        if name in normalisers and weights.get(name, 0) > 0:
-            low, high = normalisers[name]
-            terms.append(
-                f"{weights[name]!r} * greatest(coalesce({name}, 0) - {low!r}, 0) / {high - low!r}"
-            )
+    terms = [
+        _contribution_sql(name, normalisers[name], weights[name])
+        for name in COMPONENTS  # fixed order: the same float sum after a round trip
+        if name in normalisers and weights.get(name, 0) > 0
+    ]
     return "(" + " + ".join(terms or ["0.0"]) + ")"
 
 
-def _reasons_sql(
-    normalisers: Mapping[str, tuple[float, float]], settings: TransactionAlertSettings
+# How the score explanation at the end of a reason names each component.
+COMPONENT_WORDS = {
+    "amount": "own amounts",
+    "segment_amount": "segment amounts",
+    "category_amount": "category amounts",
+    "hour": "hour",
+    "new_channel": "channel",
+    "new_category": "category",
+    "burst": "burst",
+}
+# A component is named in the score explanation when it adds at least this much.
+SCORE_PART_LEVEL = 0.05
+
+
+def _sds_sql(expr: str) -> str:
+    """A robust-SD figure in SQL, at most `MAX_QUOTED_SDS` quoted (as in customer reasons)."""
+    return (
+        f"CASE WHEN {expr} > {MAX_QUOTED_SDS!r} THEN 'more than {MAX_QUOTED_SDS:.0f}' "
+        f"ELSE printf('%.1f', {expr}) END"
+    )
+
+
+def _contribution_sql(name: str, normaliser: tuple[float, float], weight: float) -> str:
+    """One component's share of `alert_score` in SQL (0 when ordinary)."""
+    low, high = normaliser
+    return f"{weight!r} * greatest(coalesce({name}, 0) - {low!r}, 0) / {high - low!r}"
+
+
+def _score_words_sql(
+    normalisers: Mapping[str, tuple[float, float]], weights: Mapping[str, float]
 ) -> str:
+    """The score and what it is made of: 'score 3.4 from own amounts 2.1, burst 1.3 (1 = as
+    unusual as the top 0.1% of training transactions in one respect)'."""
+    parts = []
+    for name in COMPONENTS:
+        if name in normalisers and weights.get(name, 0) > 0:
+            part = _contribution_sql(name, normalisers[name], weights[name])
+            parts.append(
+                f"CASE WHEN {part} >= {SCORE_PART_LEVEL!r} "
+                f"THEN '{COMPONENT_WORDS[name]} ' || printf('%.1f', {part}) END"
+            )
+    made_of = "concat_ws(', ', " + ", ".join(parts) + ")" if parts else "''"
+    top = f"{(1 - NORMALISER_QUANTILE) * 100:.1f}%"
+    return (
+        f"'score ' || printf('%.1f', alert_score) || ' from ' || {made_of} || "
+        f"' (1 = as unusual as the top {top} of training transactions in one respect)'"
+    )
+
+
+def _reasons_sql(
+    normalisers: Mapping[str, tuple[float, float]],
+    weights: Mapping[str, float],
+    settings: TransactionAlertSettings,
+) -> str:
+    """Every component that reaches `REASON_LEVEL` of its top level, in words, then the
+    score explained (`_score_words_sql`)."""
+
     def hit(name: str) -> str:
         low, high = normalisers[name]
         return f"coalesce({name}, 0) >= {low + REASON_LEVEL * (high - low)!r}"
 
     money = "format('{{:,.2f}}', {})"
+    amount = "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
+    kind = "coalesce(direction, 'transaction') || 's"
+    # a segment by its name when the segments table gave one
+    segment = (
+        "CASE WHEN segment_name IS NOT NULL THEN 'segment ''' || segment_name || '''' "
+        "WHEN segment_id = -1 THEN 'customers without a segment' "
+        "ELSE 'segment ' || segment_id END"
+    )
+    beyond = "ln(greatest(tx_amount::DOUBLE, 0.01)) > prior_max_log"
     parts = {
         "amount": (
-            "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
-            "printf('%.1f', amount) || ' robust SDs above this customer''s usual ' || "
-            "coalesce(direction, 'transaction') || 's (median ' || "
-            + money.format("exp(customer_median_log)")
-            + " || ')'"
+            amount + _sds_sql("amount_sds") + " || ' robust SDs above this customer''s usual ' || "
+            f"{kind} (median ' || " + money.format("exp(customer_median_log)") + " || "
+            f"CASE WHEN {beyond} THEN ', largest before ' || "
+            + money.format("exp(prior_max_log)")
+            + " ELSE '' END || ')'"
         ),
         "segment_amount": (
-            "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
-            "printf('%.1f', segment_amount) || ' robust SDs above segment ' || segment_id || "
-            "' typical (median ' || " + money.format("exp(ss_median)") + " || ')'"
+            amount + _sds_sql("segment_amount") + " || ' robust SDs above typical ' || "
+            f"{kind} in ' || {segment} || ' (median ' || "
+            + money.format("exp(ss_median)")
+            + " || ')'"
         ),
         "category_amount": (
-            "'amount ' || " + money.format("tx_amount::DOUBLE") + " || ' is ' || "
-            "printf('%.1f', category_amount) || ' robust SDs above typical ' || category || "
-            "' ' || coalesce(direction, 'transaction') || 's (median ' || "
-            + money.format("exp(cs_median)")
-            + " || ')'"
+            amount + _sds_sql("category_amount") + " || ' robust SDs above typical ' || "
+            f"category || ' ' || {kind} (median ' || " + money.format("exp(cs_median)") + " || ')'"
         ),
         "hour": ("'unusual hour for this customer (' || strftime(ts, '%H:%M') || ')'"),
         "new_channel": "'channel ' || channel || ' new or rare for this customer'",
@@ -777,4 +872,5 @@ def _reasons_sql(
         ),
     }
     cases = [f"CASE WHEN {hit(n)} THEN {parts[n]} END" for n in COMPONENTS if n in normalisers]
-    return "concat_ws('; ', " + ", ".join(cases) + ")" if cases else "''"
+    cases.append(_score_words_sql(normalisers, weights))
+    return "concat_ws('; ', " + ", ".join(cases) + ")"

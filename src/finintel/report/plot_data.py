@@ -51,6 +51,8 @@ PCA_FIT_SAMPLE = 20_000  # customers the principal components are fitted on
 PCA_POINTS = 5_000  # customers drawn in the PCA view
 PCA_DECIMALS = 6  # customers' coordinates, robust z units: far below a pixel of the plot
 MAX_CURVE_POINTS = 2_000  # corners of the ROC curve kept in the summary
+PROBABILITY = "probability_of_default"
+PROBABILITY_BINS = 50
 SCORE_BINS: list[float] = [2.0 * i for i in range(51)]  # 0-100 in 2-point bins
 MIN_PCA_CUSTOMERS = 2
 
@@ -105,8 +107,8 @@ def plot_data(
 def _risk_plot_data(
     columns: _Columns, inputs: PlotInputs, data: PlotData, skipped: dict[str, str]
 ) -> None:
-    """The risk score histogram and the per-segment box statistics, into `data`."""
-    risk = _attempt("risk_distribution", skipped, lambda: _histogram(columns.floats("risk_score")))
+    """The risk histogram and the per-segment box statistics, into `data`."""
+    risk = _attempt("risk_distribution", skipped, lambda: _risk_histogram(columns))
     if risk is not None:
         data["risk_distribution"] = risk
     boxes = _attempt("risk_by_segment", skipped, lambda: _box_stats(columns, inputs.segment_ids))
@@ -146,6 +148,10 @@ class _Columns:
 
     def floats(self, name: str) -> FloatArray:
         return as_float(self.get([name])[name])
+
+    def names(self) -> set[str]:
+        """The columns of `scored`."""
+        return {r[0] for r in self._con.execute("DESCRIBE scored").fetchall()}
 
 
 class _Labelled:
@@ -250,6 +256,59 @@ def _pca_view(columns: _Columns, model: ModelView, inputs: PlotInputs) -> PcaVie
 def _histogram(scores: FloatArray) -> Histogram:
     counts, _ = np.histogram(scores[np.isfinite(scores)], bins=SCORE_BINS)
     return {"edges": list(SCORE_BINS), "counts": [int(c) for c in counts]}
+
+
+def _risk_histogram(columns: _Columns) -> Histogram:
+    """What the risk plot shows: the probability of default of a supervised model, else the
+    0-100 score (a percentile), which is left out when it is flat by construction."""
+    if PROBABILITY in columns.names():
+        probability = columns.floats(PROBABILITY)
+        if np.isfinite(probability).any():
+            return _probability_histogram(probability)
+    histogram = _histogram(columns.floats("risk_score"))
+    if is_flat(histogram["counts"]):
+        raise PlotUnavailableError(
+            "the risk score is each customer's percentile in the population the model was "
+            "fitted on, so over that population its histogram is flat by construction (every "
+            "2-point bin holds 2% of the customers); the run's files do not hold the raw "
+            "composite value the percentile is taken of"
+        )
+    return {**histogram, "scale": "percentile"}
+
+
+def _probability_histogram(probability: FloatArray) -> Histogram:
+    """Probabilities of default in 50 equal bins from 0 to the largest, rounded up to 0.05.
+
+    Example:
+        >>> h = _probability_histogram(np.array([0.01, 0.02, 0.31]))
+        >>> h["edges"][-1], sum(h["counts"]), h["scale"]
+        (0.35, 3, 'probability_of_default')
+    """
+    finite = probability[np.isfinite(probability)]
+    top = min(1.0, float(np.ceil(float(finite.max()) * 20 - 1e-9) / 20) or 0.05)
+    edges = np.linspace(0.0, top, PROBABILITY_BINS + 1)
+    counts, _ = np.histogram(np.clip(finite, 0.0, top), bins=edges)
+    return {
+        "edges": [round(float(e), 6) for e in edges],
+        "counts": [int(c) for c in counts],
+        "scale": "probability_of_default",
+    }
+
+
+def is_flat(counts: Sequence[int]) -> bool:
+    """Counts far more even than a random sample's: what percentiles of their own population
+    give (chi-square statistic below a quarter of its degrees of freedom).
+
+    Example:
+        >>> is_flat([20] * 50), is_flat([19, 21] * 25), is_flat([0, 40] * 25)
+        (True, True, False)
+    """
+    values = np.asarray(counts, dtype=np.float64)
+    expected = float(values.mean()) if values.size else 0.0
+    if expected <= 0:
+        return False
+    chi2 = float(((values - expected) ** 2 / expected).sum())
+    return chi2 < (values.size - 1) / 4
 
 
 def _box_stats(columns: _Columns, segment_ids: Sequence[int]) -> list[BoxStats]:

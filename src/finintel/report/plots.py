@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,7 +49,8 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm, to_hex
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from finintel.errors import PlotUnavailableError
 from finintel.report.shapes import KRow, PlotData, RiskBand, Summary
@@ -63,6 +65,8 @@ _KMetric = Literal["inertia", "silhouette", "calinski_harabasz", "davies_bouldin
 TOP_ANOMALIES = 20
 DPI = 110
 TITLE_SIZE = 13
+TITLE_WRAP = 62  # characters a title line holds in the narrowest plot
+LABEL_WRAP = 30  # characters a segment label line holds
 LABEL_SIZE = 10
 INK = "#1f2933"
 GRID = "#d9dee3"
@@ -135,7 +139,9 @@ class _View:
         return self.summary.get("plot_data") or {}
 
     def label(self, segment_id: int) -> str:
-        return f"{segment_id} {self.segment_names.get(segment_id, '')}".strip()
+        """The segment's id and name, wrapped so long names do not crowd the plot."""
+        text = f"{segment_id} {self.segment_names.get(segment_id, '')}".strip()
+        return textwrap.fill(text, LABEL_WRAP)
 
 
 def _need(value: _T | None) -> _T:
@@ -155,7 +161,8 @@ def _figure(width: float = 9.0, height: float = 5.0) -> Figure:
 
 
 def _style(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
-    ax.set_title(title, fontsize=TITLE_SIZE - 1, color=INK, loc="left")
+    """Title (wrapped, so it is never cut at the figure's edge), labels, grid and spines."""
+    ax.set_title(textwrap.fill(title, TITLE_WRAP), fontsize=TITLE_SIZE - 1, color=INK, loc="left")
     ax.set_xlabel(xlabel, fontsize=LABEL_SIZE, color=INK)
     ax.set_ylabel(ylabel, fontsize=LABEL_SIZE, color=INK)
     ax.tick_params(labelsize=LABEL_SIZE - 1, colors=INK)
@@ -218,7 +225,16 @@ def _k_selection(data: _View) -> Figure:
             )
             if minimum is not None:
                 ax.axhline(minimum, color=MUTED, linestyle=":", linewidth=1)
-                ax.text(ks[0], minimum, f" minimum {minimum}", va="bottom", fontsize=8)
+                ax.text(
+                    0.99,
+                    minimum,
+                    f"minimum {minimum}",
+                    ha="right",
+                    va="bottom",
+                    fontsize=8,
+                    color=MUTED,
+                    transform=ax.get_yaxis_transform(),
+                )
         if key == "inertia" and elbow is not None and elbow in ks:
             y = values[list(ks).index(elbow)]
             ax.annotate(
@@ -406,34 +422,58 @@ def _segment_sizes(data: _View) -> Figure:
 # ---------------------------------------------------------------------- risk
 
 
-def _band_edges(data: _View) -> list[tuple[str, float]]:
-    return [(b["name"], float(b["min_score"] or 0.0)) for b in data.summary["risk"]["bands"]]
+def _band_edges(data: _View, probability: bool = False) -> list[tuple[str, float]]:
+    """Each band's lower edge: its score cut point, or the lowest probability of default among
+    its customers (bands without customers have none and are left out)."""
+    bands = data.summary["risk"]["bands"]
+    if not probability:
+        return [(b["name"], float(b["min_score"] or 0.0)) for b in bands]
+    edges = [(b["name"], b.get("min_probability")) for b in bands]
+    return [(name, float(lo)) for name, lo in edges if lo is not None]
 
 
 def _risk_distribution(data: _View) -> Figure:
     histogram = _need(data.plot_data.get("risk_distribution"))
-    bands = _band_edges(data)
-    colors = band_colors([b for b, _ in bands])
+    probability = histogram.get("scale") == "probability_of_default"
+    bands = _band_edges(data, probability)
+    colors = band_colors([b["name"] for b in data.summary["risk"]["bands"]])
+    right = float(histogram["edges"][-1]) if probability else 100.0
     fig = _figure()
     ax = fig.subplots()
-    edges = [lo for _, lo in bands] + [100.0]
+    edges = [lo for _, lo in bands] + [right]
     for (name, lo), hi in zip(bands, edges[1:], strict=False):
         ax.axvspan(lo, hi, color=colors[name], alpha=0.12, linewidth=0)
     _hist(ax, histogram["edges"], histogram["counts"], color=INK, alpha=0.8)
     top = ax.get_ylim()[1] * 1.35
     ax.set_ylim(0, top)
-    for name, lo in bands:
+    previous = -math.inf
+    for index, (name, lo) in enumerate(bands):
         if lo > 0:
             ax.axvline(lo, color=colors[name], linestyle="--", linewidth=1.5)
         count = _band(data.summary["risk"]["bands"], name)["customers"]
-        ax.text(lo + 0.8, top * 0.97, f"{name}\n≥ {lo:g}\n{count:,}", va="top", fontsize=8.5)
-    ax.set_xlim(0, 100)
-    _style(
-        ax,
-        "Risk score distribution with band cut points",
-        "risk score (0-100, percentile of the fitted population)",
-        "customers (count per 2-point bin)",
-    )
+        edge = f"{lo:.1%}" if probability else f"{lo:g}"
+        # a label closer than a tenth of the axis to the one before goes one step lower
+        lower = index > 0 and lo - previous < right * 0.1
+        height = top * (0.72 if lower else 0.97)
+        previous = -math.inf if lower else lo
+        ax.text(lo + right * 0.008, height, f"{name}\n≥ {edge}\n{count:,}", va="top", fontsize=8.5)
+    ax.set_xlim(0, right)
+    if probability:
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        width = (histogram["edges"][1] - histogram["edges"][0]) * 100
+        _style(
+            ax,
+            "Probability of default, with the band cut points",
+            "probability of default (the bands start at their customers' lowest)",
+            f"customers (count per {width:.1f}-point bin)",
+        )
+    else:
+        _style(
+            ax,
+            "Risk score (percentile) with band cut points",
+            "risk score (0-100, percentile of the population the model was fitted on)",
+            "customers (count per 2-point bin)",
+        )
     return fig
 
 
@@ -606,15 +646,20 @@ def _anomaly_top(data: _View) -> Figure:
     ax.set_xlim(max(0.0, floor - 2.0), 100.5)
     if threshold is not None:
         ax.axvline(float(threshold), color=ACCENT, linestyle="--", linewidth=1.2)
-    for y, r in enumerate(rows):
-        ax.text(
-            _or_nan(r["anomaly_score"]) + 0.1,
-            y,
-            f" {r['segment_name']}",
-            va="center",
-            fontsize=7.5,
-            color=INK,
-        )
+    shown = sorted({names.get(str(r["segment_name"]), -1) for r in rows})
+    handles = [
+        Patch(color=data.colors.get(sid, MUTED), label=data.label(sid) if sid >= 0 else "other")
+        for sid in shown
+    ]
+    ax.legend(
+        handles=handles,
+        title="segment",
+        fontsize=7.5,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+    )
     _style(
         ax,
         f"Top {len(rows)} flagged customers (reasons in the review queue table)",

@@ -184,11 +184,19 @@ class Segments(TypedDict):
 
 
 class RiskBand(TypedDict):
+    """A risk band: its score cut point (a percentile of the fitted population), the fixed
+    share of that population it holds (`fitted_share`; `top_share`: this band and those above),
+    this run's customers in it and, for a supervised model, the lowest probability of default
+    among them (`min_probability`)."""
+
     name: str
     min_score: float | None
     action: str | None
     customers: int
     share: float
+    fitted_share: NotRequired[float | None]
+    top_share: NotRequired[float | None]
+    min_probability: NotRequired[float | None]
 
 
 class RiskCustomer(TypedDict):
@@ -505,10 +513,16 @@ class PcaView(TypedDict):
 
 
 class Histogram(TypedDict):
-    """Counts per bin; `edges` has one more entry than `counts`."""
+    """Counts per bin; `edges` has one more entry than `counts`.
+
+    The risk histogram says what it counts (`scale`): "probability_of_default" (a supervised
+    model's calibrated probability) or "percentile" (the 0-100 risk score, when the run's files
+    hold no raw risk value).
+    """
 
     edges: list[float]
     counts: list[int]
+    scale: NotRequired[str]
 
 
 class ThresholdHistogram(TypedDict):

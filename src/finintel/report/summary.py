@@ -53,6 +53,7 @@ from finintel import __version__
 from finintel.errors import RunDirError
 from finintel.models.explain import feature_label
 from finintel.report.model_view import ModelView, model_dir_of, read_model
+from finintel.report.paths import config_paths, display_path
 from finintel.report.plot_data import PlotInputs, plot_data
 from finintel.report.shapes import (
     Anomalies,
@@ -187,7 +188,8 @@ def summarize(run_dir: Path) -> Summary:
         has_risk = "risk_score" in columns
         alerts = _read_csv_rows(layout.alerts_csv)
         segment_rows = _read_csv_rows(layout.segments_csv)
-        data_quality = _data_quality(validation)
+        shown = config_paths(run_info.get("config"))
+        data_quality = _data_quality(validation, layout.root, shown)
         segments = _segments(con, metrics, segment_rows, model, run_info, has_risk)
         risk = (
             _risk(con, layout, columns, metrics, manifest, run_info)
@@ -218,7 +220,10 @@ def summarize(run_dir: Path) -> Summary:
         "seed": seed,
         "finintel_version": run_info.get("finintel_version", __version__),
         "command": run_info.get("command"),
-        "created_from": run_info.get("inputs", []),
+        "created_from": [
+            {**f, "path": display_path(str(f.get("path") or ""), layout.root, shown)}
+            for f in run_info.get("inputs", [])
+        ],
     }
     skipped = plot_needs(
         overview,
@@ -339,15 +344,21 @@ def profile_features(segments: Segments) -> list[str]:
 # ---------------------------------------------------------------------- sections
 
 
-def _data_quality(validation: ValidationReport) -> DataQuality:
+def _data_quality(
+    validation: ValidationReport, run_dir: Path, shown: list[str] | None = None
+) -> DataQuality:
+    """The validation counts per table and rule; sources named without absolute folders."""
     tables: list[TableQuality] = []
     by_rule: list[RuleCount] = []
     for name, report in (validation.get("tables") or {}).items():
         nulled = report.get("nulled") or {}
+        source = report.get("source")
+        if source and not report.get("derived"):
+            source = display_path(str(source), run_dir, shown or [])
         tables.append(
             {
                 "table": name,
-                "source": report.get("source"),
+                "source": source,
                 "rows_in": report.get("rows_in", 0),
                 "clean": report.get("clean", 0),
                 "quarantined": report.get("quarantined", 0),
@@ -555,17 +566,21 @@ def _risk(
     risk_metrics = metrics.get("risk") or {}
     settings = _settings(manifest, run_info, "risk")
     total = _one(con, "SELECT count(*) FROM scored")
+    pd_column = "probability_of_default" in columns
+    lowest_pd = "min(probability_of_default)" if pd_column else "NULL"
     observed = {
-        r[0]: (int(r[1]), r[2], r[3])
+        r[0]: (int(r[1]), r[2], r[3], r[4])
         for r in con.execute(
-            "SELECT risk_band, count(*), any_value(risk_action), min(risk_score) "
-            "FROM scored GROUP BY risk_band"
+            "SELECT risk_band, count(*), any_value(risk_action), min(risk_score), "
+            f"{lowest_pd} FROM scored GROUP BY risk_band"
         ).fetchall()
     }
     configured = sorted(settings.get("bands") or [], key=lambda b: float(b["min_score"]))
+    cuts = [float(b["min_score"]) for b in configured] + [100.0]
     bands: list[RiskBand] = []
-    for band in configured:
-        count, action, _ = observed.get(band["name"], (0, band.get("action"), None))
+    for band, upper in zip(configured, cuts[1:], strict=False):
+        count, action, _, pd = observed.get(band["name"], (0, band.get("action"), None, None))
+        lower = float(band["min_score"])
         bands.append(
             {
                 "name": band["name"],
@@ -573,10 +588,13 @@ def _risk(
                 "action": band.get("action", action),
                 "customers": count,
                 "share": round(count / total, 4) if total else 0.0,
+                "fitted_share": round((upper - lower) / 100, 4),
+                "top_share": round((100 - lower) / 100, 4),
+                "min_probability": _round(pd, 6),
             }
         )
     for name in sorted(set(observed) - {b["name"] for b in configured}, key=str):
-        count, action, lowest = observed[name]
+        count, action, lowest, pd = observed[name]
         bands.append(
             {
                 "name": name,
@@ -584,9 +602,11 @@ def _risk(
                 "action": action,
                 "customers": count,
                 "share": round(count / total, 4) if total else 0.0,
+                "fitted_share": None,
+                "top_share": None,
+                "min_probability": _round(pd, 6),
             }
         )
-    pd_column = "probability_of_default" in columns
     top = con.execute(
         "SELECT customer_id, round(risk_score, 2), risk_band, risk_reasons, segment_name "
         f"FROM scored ORDER BY risk_score DESC, customer_id LIMIT {TOP_RISK}"

@@ -11,7 +11,7 @@ overview = summary["overview"]
 
 st.title("Overview")
 st.caption(
-    f"Run {run_dir} · data as of {overview.get('as_of') or '-'} · seed {overview.get('seed')} "
+    f"Run {run_dir.name} · data as of {overview.get('as_of') or '-'} · seed {overview.get('seed')} "
     f"· finintel {overview.get('finintel_version')}"
 )
 
