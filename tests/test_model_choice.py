@@ -26,7 +26,7 @@ AUTO = RiskSettings()
 
 def result(kind: str, auc: float, spread: float = 0.02, slope: float = 1.0) -> CandidateResult:
     """A candidate whose folds average `auc` with standard deviation `spread`."""
-    return CandidateResult(kind, [auc - spread, auc + spread], slope, 1.0, 5.0)
+    return CandidateResult(kind, [auc - spread, auc + spread], slope, 5.0)
 
 
 def test_gate_refuses_chance_and_wrong_way_models() -> None:

@@ -18,7 +18,7 @@ machine's cores, each fitting every learner once (binning computed once per fold
   composite, or stops when `require_supervised` is set.
 
 Example:
-    >>> result = CandidateResult("scorecard", [0.70, 0.74], 0.9, 1.2, 3.0)
+    >>> result = CandidateResult("scorecard", [0.70, 0.74], 0.9, 3.0)
     >>> result.roc_auc, gate_failure(result, 0.6)
     (0.72, None)
 """
@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,12 +75,11 @@ def cv_repeats(settings: RiskSettings, rows: int) -> int:
 @dataclass(frozen=True)
 class CandidateResult:
     """One learner's cross-validation: ROC-AUC per fold, its calibration slope on the
-    out-of-fold scores, the seconds spent fitting, the mean number of variables used."""
+    out-of-fold scores, the mean number of variables used."""
 
     kind: str
     roc_auc_by_fold: list[float]
     calibration_slope: float
-    seconds: float
     variables: float
 
     @property
@@ -129,7 +127,7 @@ def cross_validate(
     tasks = (
         delayed(_fit_fold)(x, y, train, test, spec, settings, seed, kinds) for train, test in folds
     )
-    outcomes: list[list[tuple[str, FloatArray, float, float, int]]] = [[] for _ in folds]
+    outcomes: list[list[tuple[str, FloatArray, float, int]]] = [[] for _ in folds]
     runner = Parallel(n_jobs=jobs, return_as="generator")
     for done, (k, outcome) in enumerate(
         zip(range(len(folds)), runner(tasks), strict=True), start=1
@@ -149,25 +147,21 @@ def _fit_fold(
     settings: RiskSettings,
     seed: int,
     kinds: Sequence[str],
-) -> list[tuple[str, FloatArray, float, float, int]]:
+) -> list[tuple[str, FloatArray, float, int]]:
     """Each learner fitted on the fold's training rows: its linear score of the test rows,
-    ROC-AUC, seconds, variables used."""
+    ROC-AUC, variables used."""
     from sklearn.metrics import roc_auc_score
 
     out = []
     for kind in kinds:
-        start = time.perf_counter()
         learner = learner_class(kind)(spec, settings, seed).fit(x[train], y[train])
         linear = learner.linear(x[test])
-        seconds = time.perf_counter() - start
-        out.append(
-            (kind, linear, float(roc_auc_score(y[test], linear)), seconds, len(learner.used()))
-        )
+        out.append((kind, linear, float(roc_auc_score(y[test], linear)), len(learner.used())))
     return out
 
 
 def _collect(
-    outcomes: list[list[tuple[str, FloatArray, float, float, int]]],
+    outcomes: list[list[tuple[str, FloatArray, float, int]]],
     folds: list[tuple[Any, Any]],
     y: IntArray,
     settings: RiskSettings,
@@ -182,20 +176,17 @@ def _collect(
     ks: dict[str, list[float]] = {}
     for kind in kinds:
         scores = np.zeros((repeats, len(y)))
-        aucs, seconds, variables, kss = [], 0.0, [], []
+        aucs, variables, kss = [], [], []
         for k, ((_, test), outcome) in enumerate(zip(folds, outcomes, strict=True)):
-            linear, auc, took, used = next(
-                (o[1], o[2], o[3], o[4]) for o in outcome if o[0] == kind
-            )
+            linear, auc, used = next((o[1], o[2], o[3]) for o in outcome if o[0] == kind)
             scores[k // settings.cv_folds, test] = linear
             aucs.append(auc)
-            seconds += took
             variables.append(used)
             fpr, tpr, _ = roc_curve(y[test], linear)
             kss.append(float(np.max(tpr - fpr)))
         slope, _ = calibrate(scores, y)
         results[kind] = CandidateResult(
-            kind, [round(a, 6) for a in aucs], slope, round(seconds, 3), float(np.mean(variables))
+            kind, [round(a, 6) for a in aucs], slope, float(np.mean(variables))
         )
         oof[kind] = scores
         ks[kind] = kss

@@ -39,7 +39,7 @@ from finintel.errors import ConfigError, NoSupervisedModelError
 from finintel.models.distribution import TrainingDistribution
 from finintel.models.explain import ValueLabels, feature_units, labels_for, value_label
 from finintel.models.frame import FeatureFrame, FloatArray
-from finintel.models.learner import LearnerInput, RiskLearner
+from finintel.models.learner import LearnerInput
 from finintel.models.model_choice import (
     calibrate,
     choose,
@@ -296,11 +296,6 @@ class SupervisedRisk(RiskModel):
             int(j): {float(c): float(r) for c, r in rates}
             for j, rates in state["category_rates"].items()
         }
-
-
-def delivered_learner(model: RiskModel) -> RiskLearner | None:
-    """The learner inside a supervised risk model (None for the unsupervised composite)."""
-    return model.learner_ if isinstance(model, SupervisedRisk) else None
 
 
 # ---------------------------------------------------------------------------- labels
